@@ -1,0 +1,106 @@
+"""The data options of every recipe, as a dataclass that TrlParser combines with TRL's own configs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from toolrl_trl import synthetic
+
+
+@dataclass
+class DataConfig:
+    """Where the rows come from and how they are checked, filtered and split.
+
+    Field names avoid those of TRL's ``GRPOConfig``, ``SFTConfig``, ``ModelConfig`` and
+    ``ScriptArguments`` (TrlParser merges them into one namespace); a test guards this.
+    """
+
+    data_source: str = field(
+        default="synthetic",
+        metadata={
+            "help": "Rows to train on: a local file or folder (ToolRL raw JSON, ToolRL processed parquet, xLAM-style "
+            "JSON/JSONL, or a folder saved by `python -m toolrl_trl.data prepare`), a URL, a Hugging Face Hub dataset "
+            "id, or 'synthetic' for the embedded seeded generator."
+        },
+    )
+    data_test_source: str | None = field(
+        default=None,
+        metadata={
+            "help": "Optional separate source for the test split (same kinds as data_source). When set, no split is "
+            "cut from data_source and its own test split, if any, is ignored."
+        },
+    )
+    max_prompt_length: int | None = field(
+        default=2048,
+        metadata={
+            "help": "Drop rows whose chat-templated prompt (with the generation prompt) is longer than this many "
+            "tokens; the count is logged. Needs a tokenizer. TRL no longer truncates prompts. None disables."
+        },
+    )
+    skip_invalid_rows: bool = field(
+        default=False,
+        metadata={
+            "help": "Drop rows that fail validation (and log how many and why) instead of raising DataValidationError "
+            "at the first one."
+        },
+    )
+    test_size: float = field(
+        default=0.02,
+        metadata={
+            "help": "Share of rows held out as the test split when the source has none (the paper used 2%). 0 gives an "
+            "empty test split."
+        },
+    )
+    dataset_seed: int = field(
+        default=42,
+        metadata={
+            "help": "Seed of the train/test split, of the max_*_samples subsets and of the synthetic generator."
+        },
+    )
+    max_train_samples: int | None = field(
+        default=None,
+        metadata={"help": "Keep a seeded random subset of this many train rows (e.g. 400 for an SFT400-style set)."},
+    )
+    max_test_samples: int | None = field(
+        default=None, metadata={"help": "Keep a seeded random subset of this many test rows."}
+    )
+    synthetic_train_size: int = field(
+        default=4000, metadata={"help": "Synthetic source: number of train tasks (the paper's RL set has 4k)."}
+    )
+    synthetic_test_size: int = field(default=100, metadata={"help": "Synthetic source: number of test tasks."})
+    synthetic_held_out_tools: float = field(
+        default=0.0,
+        metadata={
+            "help": "Synthetic source: tools never shown in training, as a count (>= 1) or a fraction (< 1) of the "
+            "catalogue. With any held out, every test task involves one, so the test split measures generalisation "
+            "to unseen tools."
+        },
+    )
+    synthetic_task_weights: str = field(
+        default=",".join(f"{kind}={weight:g}" for kind, weight in synthetic.DEFAULT_TASK_WEIGHTS.items()),
+        metadata={
+            "help": f"Synthetic source: relative frequency of each task kind, as kind=weight pairs separated by commas. "
+            f"Kinds: {', '.join(synthetic.TASK_KINDS)}; unnamed kinds get weight 0."
+        },
+    )
+    synthetic_max_tools_per_prompt: int = field(
+        default=5, metadata={"help": "Synthetic source: most tools a system prompt lists (targets plus distractors)."}
+    )
+
+    def __post_init__(self) -> None:
+        if not self.data_source:
+            raise ValueError("data_source must name a path, URL, hub id or 'synthetic'")
+        if not 0 <= self.test_size < 1:
+            raise ValueError(f"test_size must be in [0, 1), got {self.test_size}")
+        if self.max_prompt_length is not None and self.max_prompt_length <= 0:
+            raise ValueError(f"max_prompt_length must be positive or None, got {self.max_prompt_length}")
+        for name in ("max_train_samples", "max_test_samples"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"{name} must be >= 0 or None, got {value}")
+        if self.synthetic_train_size < 0 or self.synthetic_test_size < 0:
+            raise ValueError("synthetic_train_size and synthetic_test_size must be >= 0")
+        synthetic.parse_task_weights(self.synthetic_task_weights)
+        synthetic.select_held_out_tools(self.synthetic_held_out_tools, self.dataset_seed)
+        if self.synthetic_max_tools_per_prompt < 2:
+            raise ValueError(f"synthetic_max_tools_per_prompt must be >= 2, got {self.synthetic_max_tools_per_prompt}")
