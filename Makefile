@@ -13,6 +13,9 @@ HAS_CUDA := $(shell command -v nvidia-smi >/dev/null 2>&1 && echo 1)
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 PYTEST_ARGS ?=
+# bfcl-eval pins numpy 1.26 and pulls every provider SDK: installed without its dependencies (its checkers need
+# only filelock and mpmath, the `eval` extra); toolrl_trl/eval/bfcl.py names the version it supports.
+BFCL_EVAL_VERSION ?= 2026.3.23
 
 .PHONY: help install test test-slow quality style
 
@@ -29,7 +32,8 @@ $(STAMP): setup.cfg pyproject.toml | $(PY)
 ifneq ($(HAS_CUDA),1)
 	$(PIP) install -q "torch==$(TORCH_VERSION)+cpu" || $(PIP) install -q "torch==$(TORCH_VERSION)+cpu" --index-url $(TORCH_CPU_INDEX)
 endif
-	$(PIP) install -q -e ".[dev]"
+	$(PIP) install -q -e ".[dev,eval]"
+	$(PIP) install -q --no-deps "bfcl-eval==$(BFCL_EVAL_VERSION)"
 	@touch $(STAMP)
 
 install: $(STAMP) ## create .venv if missing and install the package (editable, with dev extras)
@@ -47,3 +51,84 @@ quality: install ## lint and check formatting
 style: install ## fix lint and format in place
 	$(PY) -m ruff check --fix toolrl_trl recipes tests
 	$(PY) -m ruff format toolrl_trl recipes tests
+
+.PHONY: bench-rewards
+bench-rewards: install ## reward throughput (completions/s) and its share of a tiny-model GRPO step
+	$(PY) -m toolrl_trl.reward_benchmark
+
+# ---- Training (recipes/) -------------------------------------------------------------------------------------
+# make grpo-cold-start | sft400 | sft4k | sft400-then-grpo
+#   MODEL=tiny (default: recipes/tiny/ on the CPU, tiny model built on demand) or a recipes/ directory name
+#         (Qwen2.5-1.5B-Instruct, Qwen2.5-3B-Instruct, Qwen2.5-7B-Instruct, Llama-3.2-3B-Instruct)
+#   ACCEL=zero3 (a file of accelerate_configs/; default: plain python, one process)  NPROC=8 (--num_processes)
+#   LORA=1 (LoRA via --use_peft true)  DATA=path (--data_source; sft4k needs it)  OUT=outputs
+#   ARGS="--flag value ..." (every stage)  SFT_ARGS / GRPO_ARGS (one stage of sft400-then-grpo)
+MODEL ?= tiny
+ACCEL ?=
+NPROC ?=
+LORA ?=
+DATA ?=
+ARGS ?=
+SFT_ARGS ?=
+GRPO_ARGS ?=
+OUT ?= outputs
+TINY_MODEL := $(OUT)/tiny-qwen2
+IS_TINY := $(filter tiny,$(MODEL))
+RECIPES := recipes/$(MODEL)
+RUN_DIR := $(OUT)/$(MODEL)
+LORA_SUFFIX := $(if $(filter 1,$(LORA)),-lora)
+LAUNCH := $(if $(ACCEL),$(VENV)/bin/accelerate launch --config_file accelerate_configs/$(ACCEL).yaml $(if $(NPROC),--num_processes $(NPROC)),$(PY))
+COMMON_FLAGS := $(if $(filter 1,$(LORA)),--use_peft true) $(if $(DATA),--data_source $(DATA))
+BASE_MODEL_FLAG := $(if $(IS_TINY),--model_name_or_path $(TINY_MODEL))
+MODEL_DEPS := $(if $(IS_TINY),$(TINY_MODEL)/config.json)
+SFT400_DIR := $(RUN_DIR)/sft400$(LORA_SUFFIX)
+# GRPO after SFT needs full weights: a LoRA SFT adapter is merged into its base first.
+SFT400_FULL := $(if $(filter 1,$(LORA)),$(SFT400_DIR)-merged,$(SFT400_DIR))
+
+.PHONY: grpo-cold-start sft400 sft4k sft400-then-grpo
+
+$(TINY_MODEL)/config.json: | $(STAMP)
+	$(PY) -m toolrl_trl.tiny --family qwen2 --out $(TINY_MODEL)
+
+grpo-cold-start: $(MODEL_DEPS) | $(STAMP) ## GRPO from the instruct model (MODEL= ACCEL= NPROC= LORA=1 ARGS=)
+	$(LAUNCH) recipes/grpo_cold_start.py --config $(RECIPES)/grpo_cold_start.yaml $(BASE_MODEL_FLAG) \
+		--output_dir $(RUN_DIR)/grpo_cold_start$(LORA_SUFFIX) $(COMMON_FLAGS) $(ARGS)
+
+sft400: $(MODEL_DEPS) | $(STAMP) ## SFT on the paper's 400 SFT examples (MODEL= ACCEL= NPROC= LORA=1 ARGS=)
+	$(LAUNCH) recipes/sft.py --config $(RECIPES)/sft400.yaml $(BASE_MODEL_FLAG) \
+		--output_dir $(SFT400_DIR) $(COMMON_FLAGS) $(ARGS)
+
+sft4k: $(MODEL_DEPS) | $(STAMP) ## SFT on your 4k SFT file, not shipped (DATA=path MODEL= ACCEL= LORA=1 ARGS=)
+	$(if $(or $(DATA),$(IS_TINY)),,$(error sft4k needs DATA=<path to your 4k SFT file>: it is not shipped))
+	$(LAUNCH) recipes/sft.py --config $(RECIPES)/sft4k.yaml $(BASE_MODEL_FLAG) \
+		--output_dir $(RUN_DIR)/sft4k$(LORA_SUFFIX) $(COMMON_FLAGS) $(ARGS)
+
+sft400-then-grpo: $(MODEL_DEPS) | $(STAMP) ## SFT400, (LoRA: merge), then GRPO from it (MODEL= ACCEL= LORA=1 ARGS=)
+	$(LAUNCH) recipes/sft.py --config $(RECIPES)/sft400.yaml $(BASE_MODEL_FLAG) \
+		--output_dir $(SFT400_DIR) $(COMMON_FLAGS) $(ARGS) $(SFT_ARGS)
+ifeq ($(LORA),1)
+	$(PY) -m toolrl_trl.merge --adapter $(SFT400_DIR) --out $(SFT400_FULL)
+endif
+	$(LAUNCH) recipes/grpo_cold_start.py --config $(RECIPES)/sft400_grpo.yaml --model_name_or_path $(SFT400_FULL) \
+		--output_dir $(RUN_DIR)/sft400_grpo$(LORA_SUFFIX) $(COMMON_FLAGS) $(ARGS) $(GRPO_ARGS)
+
+# ---- Evaluation (recipes/evaluate.py) ------------------------------------------------------------------------
+# make eval MODEL=outputs/Qwen2.5-3B-Instruct/grpo_cold_start   (MODEL=tiny, the default: the tiny CPU model)
+#   BENCHMARKS=bfcl,apibank,bamboogle  LIMIT=20 (items per BFCL category / API-Bank level / Bamboogle)
+#   EVAL_DATA=../shared/data/toolrl (the paper's API-Bank and Bamboogle files: a directory or URL prefix)
+#   BACKEND=hf|vllm|openai  SEARCH=bm25|serper  SEARCH_CORPUS=wiki.jsonl (bm25)  ARGS="--flag value ..."
+BENCHMARKS ?= bfcl,apibank,bamboogle
+LIMIT ?=
+EVAL_DATA ?= ../shared/data/toolrl
+BACKEND ?= hf
+SEARCH ?= bm25
+SEARCH_CORPUS ?=
+EVAL_MODEL := $(if $(IS_TINY),$(TINY_MODEL),$(MODEL))
+EVAL_DIR := $(OUT)/eval/$(notdir $(patsubst %/,%,$(EVAL_MODEL)))
+
+.PHONY: eval
+eval: $(MODEL_DEPS) | $(STAMP) ## the paper's tables for a checkpoint (MODEL=path BENCHMARKS= LIMIT= BACKEND= ARGS=)
+	$(PY) recipes/evaluate.py --model $(EVAL_MODEL) --backend $(BACKEND) --benchmarks $(BENCHMARKS) \
+		--apibank_data $(EVAL_DATA) --bamboogle_data $(EVAL_DATA)/bamboogle.json --search_backend $(SEARCH) \
+		$(if $(SEARCH_CORPUS),--search_corpus $(SEARCH_CORPUS)) $(if $(LIMIT),--limit $(LIMIT)) \
+		--results_dir $(EVAL_DIR) $(ARGS)

@@ -1,0 +1,286 @@
+"""Recipe YAMLs and flags through TrlParser: every recipe parses, unknown keys fail, the paper's settings hold."""
+
+import re
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+import yaml
+from trl import GRPOConfig, ModelConfig, ScriptArguments, SFTConfig
+
+from toolrl_trl.batching import BatchingError, validate_grpo_batching
+from toolrl_trl.configs import (
+    GRPOScriptArguments,
+    ToolRLScriptArguments,
+    make_sft_parser,
+    parse_args,
+    parse_grpo_args,
+)
+from toolrl_trl.data import DataConfig
+from toolrl_trl.rewards import RewardConfig, get_reward_funcs
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPES = ROOT / "recipes"
+GPU_MODELS = {
+    "Qwen2.5-1.5B-Instruct": "Qwen/Qwen2.5-1.5B-Instruct",
+    "Qwen2.5-3B-Instruct": "Qwen/Qwen2.5-3B-Instruct",
+    "Qwen2.5-7B-Instruct": "Qwen/Qwen2.5-7B-Instruct",
+    "Llama-3.2-3B-Instruct": "meta-llama/Llama-3.2-3B-Instruct",
+}
+METHODS = ("grpo_cold_start", "sft400", "sft4k", "sft400_grpo")
+GRPO_METHODS = ("grpo_cold_start", "sft400_grpo")
+ALL_YAMLS = sorted(RECIPES.glob("*/*.yaml"))
+TINY_GRPO = RECIPES / "tiny" / "grpo_cold_start.yaml"
+# GPU recipes say bf16: true; this CPU box needs use_cpu to construct such a TrainingArguments.
+CPU = ["--use_cpu", "true"]
+
+
+def is_grpo(path: Path) -> bool:
+    return path.stem in GRPO_METHODS
+
+
+def parse_recipe(path: Path, *extra: str):
+    if is_grpo(path):
+        return parse_grpo_args(["--config", str(path), *CPU, *extra])
+    return parse_args(make_sft_parser(), ["--config", str(path), *CPU, *extra])
+
+
+def recipe_world_size(path: Path) -> int:
+    match = re.search(r"^# world size: (\d+)", path.read_text(), flags=re.MULTILINE)
+    assert match, f"{path} must state the world size it is sized for in a '# world size: N' comment"
+    return int(match.group(1))
+
+
+def test_recipe_layout_has_every_model_and_method():
+    for directory in [*GPU_MODELS, "tiny"]:
+        for method in METHODS:
+            assert (RECIPES / directory / f"{method}.yaml").is_file(), f"missing recipes/{directory}/{method}.yaml"
+    assert len(ALL_YAMLS) == 4 * (len(GPU_MODELS) + 1)
+
+
+def test_own_fields_do_not_collide_with_trl_fields():
+    trl_names = {f.name for cls in (GRPOConfig, SFTConfig, ModelConfig) for f in fields(cls)}
+    own = {f.name for f in fields(GRPOScriptArguments)} - {f.name for f in fields(ScriptArguments)}
+    own |= {f.name for f in fields(DataConfig)} | {f.name for f in fields(RewardConfig)}
+    assert own, "expected project-specific fields"
+    assert not own & trl_names
+    for cls in (GRPOScriptArguments, ToolRLScriptArguments, DataConfig, RewardConfig):
+        for f in fields(cls):
+            assert f.metadata.get("help"), f"{cls.__name__}.{f.name} has no help"
+
+
+@pytest.mark.parametrize("path", ALL_YAMLS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_recipe_parses_into_the_configs(path):
+    parsed = parse_recipe(path)
+    if is_grpo(path):
+        script_args, data_args, reward_args, training_args, model_args = parsed
+        assert isinstance(script_args, GRPOScriptArguments)
+        assert isinstance(reward_args, RewardConfig)
+        assert isinstance(training_args, GRPOConfig)
+        # Reward callables build from the parsed options (paper default: format + correctness).
+        assert [f.__name__ for f in get_reward_funcs(reward_args, training_args)] == ["format", "correctness"]
+    else:
+        script_args, data_args, training_args, model_args = parsed
+        assert isinstance(training_args, SFTConfig)
+        assert training_args.completion_only_loss is True  # loss on the assistant turn only
+    assert isinstance(data_args, DataConfig)
+    assert isinstance(model_args, ModelConfig)
+    assert isinstance(training_args.learning_rate, float)
+    assert model_args.use_peft is False  # LoRA is switched on from the command line
+    assert training_args.output_dir.endswith(f"{path.parent.name}/{path.stem}")
+    # Every key in the file reached a config (nothing silently dropped).
+    values = {}
+    for obj in parsed:
+        values.update(vars(obj))
+    for key, value in yaml.safe_load(path.read_text()).items():
+        if key in ("activation_checkpointing", "report_to"):
+            continue  # normalised by TrainingArguments.__post_init__
+        assert key in values, f"{path}: {key} did not reach a config"
+        parsed_value = values[key]
+        if isinstance(value, float) or isinstance(parsed_value, float):
+            assert parsed_value == pytest.approx(float(value)), key
+        elif key != "lora_target_modules":
+            assert parsed_value == value, key
+
+
+@pytest.mark.parametrize("model", GPU_MODELS)
+@pytest.mark.parametrize("method", GRPO_METHODS)
+def test_gpu_grpo_recipes_carry_the_paper_settings(model, method):
+    path = RECIPES / model / f"{method}.yaml"
+    script_args, data_args, reward_args, args, model_args = parse_recipe(path)
+    if method == "grpo_cold_start":
+        assert model_args.model_name_or_path == GPU_MODELS[model]
+    else:
+        assert model_args.model_name_or_path == f"outputs/{model}/sft400"
+    assert args.num_generations == 4
+    assert args.temperature == 1.0
+    assert args.learning_rate == 1e-6
+    assert args.num_train_epochs == 15
+    assert args.beta == 0.0
+    assert args.max_completion_length == 1024
+    assert data_args.max_prompt_length == 2048
+    assert args.loss_type == "grpo"
+    assert args.bf16 is True
+    assert args.activation_checkpointing is True
+    assert (args.use_vllm, args.vllm_mode, args.vllm_gpu_memory_utilization) == (True, "colocate", 0.6)
+    assert args.vllm_max_model_length == 3072
+    assert (script_args.prompts_per_generation_round, script_args.updates_per_generation_round) == (512, 4)
+    assert (reward_args.granularity, reward_args.length_reward) == ("fine", "off")
+
+
+@pytest.mark.parametrize("path", [p for p in ALL_YAMLS if is_grpo(p)], ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_grpo_recipe_batch_arithmetic_reproduces_its_round(path):
+    script_args, _, _, args, _ = parse_recipe(path)
+    world_size = recipe_world_size(path)
+    plan = validate_grpo_batching(
+        args,
+        world_size,
+        prompts_per_round=script_args.prompts_per_generation_round,
+        updates_per_round=script_args.updates_per_generation_round,
+    )
+    if path.parent.name != "tiny":
+        assert plan.generation_batch_size == 2048  # 512 prompts x 4 rollouts
+        assert plan.prompts_per_round == 512
+        assert plan.completions_per_update == 512
+        assert plan.updates_per_round == 4
+        accel = re.search(r"--config_file accelerate_configs/(\w+)\.yaml --num_processes (\d+)", path.read_text())
+        assert accel and int(accel.group(2)) == world_size
+        assert (ROOT / "accelerate_configs" / f"{accel.group(1)}.yaml").is_file()
+    # The arithmetic comment states the numbers the file sets.
+    text = path.read_text()
+    assert f"gradient_accumulation_steps {args.gradient_accumulation_steps} " in text
+    assert f"steps_per_generation {args.steps_per_generation} " in text
+    # Launched on another world size, the same file is refused before the model loads.
+    with pytest.raises(BatchingError):
+        validate_grpo_batching(args, world_size * 2, prompts_per_round=script_args.prompts_per_generation_round)
+
+
+@pytest.mark.parametrize("model", GPU_MODELS)
+def test_gpu_sft_recipes(model):
+    for method in ("sft400", "sft4k"):
+        path = RECIPES / model / f"{method}.yaml"
+        _, data_args, args, model_args = parse_recipe(path)
+        assert model_args.model_name_or_path == GPU_MODELS[model]
+        assert args.completion_only_loss is True
+        assert args.bf16 is True
+        assert args.max_length >= 2048 + 1024
+    sft4k = (RECIPES / model / "sft4k.yaml").read_text()
+    assert "NOT shipped" in sft4k and "data_source:" in sft4k
+
+
+def write_yaml(tmp_path, **overrides):
+    config = yaml.safe_load(TINY_GRPO.read_text())
+    config.update(overrides)
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_unknown_yaml_key_fails_loudly(tmp_path):
+    path = write_yaml(tmp_path, granularty="coarse")
+    with pytest.raises(ValueError, match=r"Unknown arguments from config file: \['--granularty', 'coarse'\]"):
+        parse_grpo_args(["--config", str(path)])
+
+
+def test_unknown_flag_fails_loudly():
+    with pytest.raises(ValueError, match="granularty"):
+        parse_grpo_args(["--config", str(TINY_GRPO), "--granularty", "coarse"])
+
+
+def test_sft_parser_rejects_grpo_only_keys(tmp_path):
+    path = tmp_path / "sft.yaml"
+    config = yaml.safe_load((RECIPES / "tiny" / "sft400.yaml").read_text())
+    path.write_text(yaml.safe_dump({**config, "num_generations": 4}))
+    with pytest.raises(ValueError, match="num_generations"):
+        parse_args(make_sft_parser(), ["--config", str(path)])
+
+
+def test_invalid_reward_choice_in_yaml_fails(tmp_path):
+    with pytest.raises(ValueError, match="granularity='bogus'"):
+        parse_grpo_args(["--config", str(write_yaml(tmp_path, granularity="bogus"))])
+
+
+def test_bare_yaml_off_is_rejected_not_misread(tmp_path):
+    path = tmp_path / "recipe.yaml"
+    path.write_text(TINY_GRPO.read_text().replace('length_reward: "off"', "length_reward: off"))
+    with pytest.raises(ValueError, match="length_reward=False"):
+        parse_grpo_args(["--config", str(path)])
+
+
+def test_dataset_name_is_rejected_in_favour_of_data_source():
+    with pytest.raises(ValueError, match="data_source"):
+        parse_grpo_args(["--config", str(TINY_GRPO), "--dataset_name", "trl-lib/foo"])
+
+
+REWARD_VARIANTS = [
+    ("correctness_scale", "equal_max"),
+    ("scale_schedule", "two_stage"),
+    ("scale_schedule", "smooth"),
+    ("granularity", "intermediate"),
+    ("granularity", "refined"),
+    ("granularity", "coarse"),
+    ("length_reward", "fixed"),
+    ("length_reward", "scheduled"),
+]
+
+
+@pytest.mark.parametrize(("name", "value"), REWARD_VARIANTS)
+def test_every_reward_variant_is_selectable_from_cli_and_yaml(tmp_path, name, value):
+    from_cli = parse_grpo_args(["--config", str(TINY_GRPO), f"--{name}", value])[2]
+    from_yaml = parse_grpo_args(["--config", str(write_yaml(tmp_path, **{name: value}))])[2]
+    assert getattr(from_cli, name) == getattr(from_yaml, name) == value
+    names = [f.__name__ for f in get_reward_funcs(from_cli)]
+    assert names == (["format", "correctness", "length"] if name == "length_reward" else ["format", "correctness"])
+
+
+def test_cli_overrides_yaml_and_reaches_grpo_config():
+    script_args, data_args, reward_args, args, model_args = parse_grpo_args(
+        [
+            "--config",
+            str(TINY_GRPO),
+            "--use_vllm",
+            "true",
+            "--vllm_mode",
+            "server",
+            "--vllm_server_base_url",
+            "http://gpu-node:8000",
+            "--vllm_gpu_memory_utilization",
+            "0.45",
+            "--use_peft",
+            "true",
+            "--lora_r",
+            "4",
+            "--max_prompt_length",
+            "512",
+            "--temperature",
+            "0.7",
+        ]
+    )
+    assert (args.use_vllm, args.vllm_mode, args.vllm_server_base_url) == (True, "server", "http://gpu-node:8000")
+    assert args.vllm_gpu_memory_utilization == 0.45
+    assert args.temperature == 0.7
+    assert (model_args.use_peft, model_args.lora_r) == (True, 4)
+    assert data_args.max_prompt_length == 512
+
+
+@pytest.mark.parametrize(("world_size", "accumulation"), [(1, 128), (2, 64), (8, 16), (16, 8)])
+def test_auto_batch_recomputes_for_the_world_size(world_size, accumulation):
+    path = RECIPES / "Qwen2.5-3B-Instruct" / "grpo_cold_start.yaml"
+    script_args, _, _, args, _ = parse_grpo_args(
+        ["--config", str(path), *CPU, "--auto_batch", "true"], world_size=world_size
+    )
+    assert args.per_device_train_batch_size == 4
+    assert (args.gradient_accumulation_steps, args.steps_per_generation) == (accumulation, 4 * accumulation)
+    plan = validate_grpo_batching(args, world_size)
+    assert plan.generation_batch_size == 2048
+
+
+def test_auto_batch_refuses_generation_batch_size(tmp_path):
+    path = write_yaml(tmp_path, generation_batch_size=8, steps_per_generation=None, auto_batch=True)
+    with pytest.raises(BatchingError, match="remove generation_batch_size"):
+        parse_grpo_args(["--config", str(path)], world_size=1)
+
+
+def test_auto_batch_reports_impossible_world_sizes():
+    with pytest.raises(BatchingError, match="world size 3"):
+        parse_grpo_args(["--config", str(TINY_GRPO), "--auto_batch", "true", "--per_device_train_batch_size", "1"], 3)

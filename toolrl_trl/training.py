@@ -1,0 +1,272 @@
+"""Setup shared by the training entry points (GRPO, SFT, and later PPO), written once.
+
+Each function takes TRL's own config objects (``ModelConfig``, a ``TrainingArguments`` subclass)
+so any trainer's recipe can use it: logging, seeding, checkpoint resume, checks that must run
+before the model loads, tokenizer/model loading, data building, and the final save + model card.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from datasets import DatasetDict
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainingArguments
+    from trl import GRPOConfig, ModelConfig
+
+logger = logging.getLogger(__name__)
+
+#: Tags written into every model card this project saves.
+MODEL_CARD_TAGS = ["toolrl", "tool-calling"]
+VLLM_MODES = ("colocate", "server")
+
+
+def setup_logging(training_args: TrainingArguments) -> int:
+    """Configure Python, transformers and datasets logging the way open-r1 does; return this project's level.
+
+    ``log_level`` (main process) and ``log_level_replica`` (others) set the libraries' verbosity; the
+    project's loggers (``toolrl_trl``, the recipe's ``__main__``) log at INFO or finer on the main process.
+    """
+    import datasets
+    import transformers
+
+    logging.basicConfig(
+        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
+        datefmt="%Y-%m-%d %H:%M:%S",
+        handlers=[logging.StreamHandler(sys.stdout)],
+    )
+    level = training_args.get_process_log_level()
+    # This project's own messages (batch geometry, data counts, saving) stay visible on the main process even
+    # when the libraries are quietened with log_level: warning.
+    own_level = min(level, logging.INFO) if training_args.should_log else level
+    for name in ("toolrl_trl", "__main__"):
+        logging.getLogger(name).setLevel(own_level)
+    datasets.utils.logging.set_verbosity(level)
+    transformers.utils.logging.set_verbosity(level)
+    transformers.utils.logging.enable_default_handler()
+    transformers.utils.logging.enable_explicit_format()
+    logger.info(
+        "process %d/%d, device %s, distributed type %s, mixed precision: bf16=%s fp16=%s",
+        training_args.process_index,
+        training_args.world_size,
+        training_args.device,
+        training_args.distributed_state.distributed_type,
+        training_args.bf16,
+        training_args.fp16,
+    )
+    return own_level
+
+
+def seed_everything(training_args: TrainingArguments) -> None:
+    """Seed python, numpy and torch before data shuffling, LoRA init and model loading."""
+    from transformers import set_seed
+
+    set_seed(training_args.seed)
+
+
+def resolve_checkpoint(training_args: TrainingArguments) -> str | None:
+    """The checkpoint to resume from: the one given, or else the last ``checkpoint-*`` in ``output_dir``.
+
+    Auto-resuming (as open-r1 does) makes a preempted job restartable with the same command; start fresh
+    with a new ``output_dir``. An explicit ``resume_from_checkpoint`` must exist.
+    """
+    from transformers.trainer_utils import get_last_checkpoint
+
+    explicit = training_args.resume_from_checkpoint
+    if explicit:
+        if not os.path.isdir(explicit):
+            raise FileNotFoundError(f"resume_from_checkpoint={explicit!r} is not a directory")
+        logger.info("resuming from %s", explicit)
+        return explicit
+    if os.path.isdir(training_args.output_dir):
+        last = get_last_checkpoint(training_args.output_dir)
+        if last is not None:
+            logger.warning("found %s in output_dir: resuming from it (use another output_dir to start over)", last)
+            return last
+    return None
+
+
+def check_generation_backend(training_args: GRPOConfig) -> None:
+    """Fail early, before any model loads, when vLLM generation is requested but cannot run."""
+    if not getattr(training_args, "use_vllm", False):
+        return
+    from trl.import_utils import is_vllm_available
+
+    if training_args.vllm_mode not in VLLM_MODES:
+        raise ValueError(f"vllm_mode={training_args.vllm_mode!r} is not supported; valid: {list(VLLM_MODES)}")
+    if not is_vllm_available():
+        hint = (
+            "start the server first with `trl vllm-serve --model <model>` on its own GPU(s)"
+            if training_args.vllm_mode == "server"
+            else "colocate mode runs vLLM inside each training process"
+        )
+        raise ImportError(
+            f"use_vllm=true (vllm_mode={training_args.vllm_mode}) but the `vllm` package is not installed: install "
+            f"it with `pip install -e '.[vllm]'` on a CUDA machine ({hint}), or pass `--use_vllm false` to generate "
+            "with transformers."
+        )
+
+
+def check_grpo_run(script_args, training_args: GRPOConfig, world_size: int | None = None) -> None:
+    """Everything about a GRPO launch that can be wrong before loading a model: batch geometry and vLLM.
+
+    ``script_args`` carries the batching targets (``GRPOScriptArguments``); ``prompts_per_generation_round``
+    null skips the geometry check (TRL's own divisibility checks still apply).
+    """
+    from toolrl_trl.batching import get_world_size, validate_grpo_batching
+
+    check_generation_backend(training_args)
+    if script_args.prompts_per_generation_round is None:
+        logger.info("prompts_per_generation_round is null: batch geometry not checked against the paper's")
+        return
+    plan = validate_grpo_batching(
+        training_args,
+        get_world_size() if world_size is None else world_size,
+        prompts_per_round=script_args.prompts_per_generation_round,
+        updates_per_round=script_args.updates_per_generation_round,
+    )
+    logger.info("batch geometry: %s", plan.describe())
+    if training_args.num_iterations != 1:
+        logger.info(
+            "num_iterations=%d: each round is reused, %d optimizer steps per round",
+            training_args.num_iterations,
+            training_args.num_iterations * plan.updates_per_round,
+        )
+
+
+def check_sft_run(training_args) -> None:
+    """Warn when an SFT run would train on the prompt too: the paper's SFT learns the assistant turn only."""
+    if training_args.completion_only_loss is False:
+        logger.warning(
+            "completion_only_loss is false: the loss covers the system/user prompt as well as the assistant turn. "
+            "The ToolRL SFT baselines train on the assistant turn only (completion_only_loss: true)."
+        )
+
+
+def load_tokenizer(
+    model_args: ModelConfig, training_args: TrainingArguments, *, padding_side: str | None = None
+) -> PreTrainedTokenizerBase:
+    """The model's tokenizer (with its chat template); GRPO needs ``padding_side='left'`` for generation."""
+    from transformers import AutoTokenizer
+
+    kwargs: dict[str, Any] = {}
+    if padding_side is not None:
+        kwargs.update(padding_side=padding_side, truncation_side=padding_side)
+    tokenizer = AutoTokenizer.from_pretrained(
+        model_args.model_name_or_path,
+        revision=model_args.model_revision,
+        trust_remote_code=getattr(training_args, "trust_remote_code", False),
+        **kwargs,
+    )
+    if tokenizer.chat_template is None:
+        raise ValueError(
+            f"{model_args.model_name_or_path} has no chat template: the ToolRL data are chat messages. Use an "
+            "instruct/chat checkpoint (or set one with SFTConfig.chat_template_path for SFT)."
+        )
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def model_init_kwargs(model_args: ModelConfig, training_args: TrainingArguments) -> dict[str, Any]:
+    """``from_pretrained`` keyword arguments from TRL's ``ModelConfig`` (dtype, attention, quantization)."""
+    from accelerate import PartialState
+    from trl import get_quantization_config
+
+    quantization_config = get_quantization_config(model_args)
+    kwargs: dict[str, Any] = dict(
+        revision=model_args.model_revision,
+        trust_remote_code=getattr(training_args, "trust_remote_code", False),
+        attn_implementation=model_args.attn_implementation,
+        dtype=model_args.dtype,
+        use_cache=not training_args.gradient_checkpointing,
+    )
+    if quantization_config is not None:
+        kwargs["quantization_config"] = quantization_config
+        # One full copy per process (what TRL's former get_kbit_device_map returned).
+        kwargs["device_map"] = {"": PartialState().local_process_index}
+    elif training_args.distributed_state.distributed_type in ("MULTI_GPU", "DEEPSPEED", "FSDP"):
+        kwargs["device_map"] = None  # the trainer places (or shards) the model; "auto" would split it
+    user_kwargs = getattr(training_args, "model_init_kwargs", None)
+    if user_kwargs:
+        kwargs.update(user_kwargs)
+    return kwargs
+
+
+def load_model(model_args: ModelConfig, training_args: TrainingArguments) -> PreTrainedModel:
+    """Load the causal LM named by ``model_name_or_path`` (hub id, local directory or checkpoint) with TRL's loader."""
+    from trl.trainer.utils import create_model_from_path
+
+    kwargs = model_init_kwargs(model_args, training_args)
+    logger.info("loading model %s (dtype %s)", model_args.model_name_or_path, kwargs.get("dtype"))
+    model = create_model_from_path(model_args.model_name_or_path, **kwargs)
+    if getattr(training_args, "model_init_kwargs", None) is not None:
+        # Already applied above; cleared so the trainer does not warn that they are ignored.
+        training_args.model_init_kwargs = None
+    return model
+
+
+def build_data(data_args, kind: str, tokenizer: PreTrainedTokenizerBase, training_args: TrainingArguments):
+    """Build the train/test splits from the data options (``kind`` is ``"rl"`` or ``"sft"``), main process first."""
+    from toolrl_trl.data import build_datasets
+
+    with training_args.main_process_first(desc=f"building the {kind} dataset"):
+        splits: DatasetDict = build_datasets(data_args, kind=kind, tokenizer=tokenizer)
+    logger.info(
+        "%s data from %s: %s", kind, data_args.data_source, {name: len(split) for name, split in splits.items()}
+    )
+    if len(splits["train"]) == 0:
+        raise ValueError(f"the {kind} training split built from data_source={data_args.data_source!r} is empty")
+    return splits
+
+
+def eval_split(splits, training_args: TrainingArguments):
+    """The test split when evaluation is on (and non-empty), else ``None``."""
+    if training_args.eval_strategy == "no":
+        return None
+    test = splits.get("test")
+    if test is None or len(test) == 0:
+        raise ValueError("eval_strategy is set but the data has no test rows: set test_size > 0 or eval_strategy: no")
+    return test
+
+
+def train_and_save(
+    trainer: Trainer, training_args: TrainingArguments, checkpoint: str | None, *, dataset_name: str | None = None
+) -> dict[str, float]:
+    """Train (resuming from ``checkpoint``), then save the final model, metrics, state and a TRL model card.
+
+    With LoRA the output directory holds the adapter (``adapter_config.json``); otherwise full weights.
+    Returns the train metrics.
+    """
+    from accelerate.utils import is_peft_model
+
+    result = trainer.train(resume_from_checkpoint=checkpoint)
+    metrics = dict(result.metrics)
+    trainer.log_metrics("train", metrics)
+    trainer.save_metrics("train", metrics)
+    trainer.save_state()
+
+    trainer.save_model(training_args.output_dir)
+    logger.info("model saved to %s", training_args.output_dir)
+    if trainer.accelerator.is_main_process:
+        model_name = os.path.basename(os.path.normpath(training_args.output_dir))
+        trainer.create_model_card(model_name=model_name, dataset_name=dataset_name, tags=MODEL_CARD_TAGS)
+        if not is_peft_model(trainer.model):
+            # Gradient checkpointing trained with use_cache=False; inference wants the cache back. (An adapter
+            # directory gets no config.json: it would look like a full checkpoint without weights.)
+            trainer.model.config.use_cache = True
+            trainer.model.config.save_pretrained(training_args.output_dir)
+
+    if training_args.do_eval and trainer.eval_dataset is not None:
+        eval_metrics = trainer.evaluate()
+        trainer.log_metrics("eval", eval_metrics)
+        trainer.save_metrics("eval", eval_metrics)
+
+    if training_args.push_to_hub:
+        trainer.push_to_hub(dataset_name=dataset_name, tags=MODEL_CARD_TAGS)
+        logger.info("model pushed to the Hub: %s", trainer.hub_model_id)
+    trainer.end()
+    return metrics
