@@ -26,6 +26,7 @@ from toolrl_trl.eval.common import (
     format_table,
     fraction,
     is_url,
+    item_index,
     load_json,
 )
 
@@ -95,12 +96,7 @@ def score_level(predictions: Sequence[dict[str, Any]], items: Sequence[dict[str,
     """Per-item verdicts of one level; prediction ids are item indices in the level file."""
     verdicts = []
     for number, row in enumerate(predictions, start=1):
-        try:
-            index = int(row["id"])
-        except (TypeError, ValueError):
-            raise EvalDataError(f"prediction {number}: id {row['id']!r} is not an item index") from None
-        if not 0 <= index < len(items):
-            raise EvalDataError(f"prediction {number}: id {index} is outside level {level} (0..{len(items) - 1})")
+        index = item_index(row, number, len(items), f"level {level}")
         verdict = match(row["output"], items[index]["answer"])
         verdicts.append({"id": index, "level": level, "valid": verdict["valid"], "strict": verdict["strict"]})
     return {"level": level, "items": verdicts, "total": len(items)}

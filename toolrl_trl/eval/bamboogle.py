@@ -28,6 +28,7 @@ from toolrl_trl.eval.common import (
     format_percent,
     format_table,
     fraction,
+    item_index,
     load_json,
     post_json,
 )
@@ -213,12 +214,7 @@ def score_predictions(
     """Exact match, F1 (and the judge's verdict); prediction ids are item indices in the data file."""
     verdicts = []
     for number, row in enumerate(predictions, start=1):
-        try:
-            index = int(row["id"])
-        except (TypeError, ValueError):
-            raise EvalDataError(f"prediction {number}: id {row['id']!r} is not an item index") from None
-        if not 0 <= index < len(items):
-            raise EvalDataError(f"prediction {number}: id {index} is outside the data (0..{len(items) - 1})")
+        index = item_index(row, number, len(items), "the data")
         item = items[index]
         answer = extract_answer(row["output"])
         verdict = {

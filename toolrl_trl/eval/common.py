@@ -82,6 +82,17 @@ def read_predictions(path: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
+def item_index(row: dict[str, Any], number: int, num_items: int, scope: str) -> int:
+    """The item a prediction scores: its ``id`` is the index in the data file (API-Bank, Bamboogle)."""
+    try:
+        index = int(row["id"])
+    except (TypeError, ValueError):
+        raise EvalDataError(f"prediction {number}: id {row['id']!r} is not an item index") from None
+    if not 0 <= index < num_items:
+        raise EvalDataError(f"prediction {number}: id {index} is outside {scope} (0..{num_items - 1})")
+    return index
+
+
 def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
