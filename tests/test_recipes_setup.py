@@ -158,3 +158,28 @@ def test_sft_on_the_whole_sequence_is_flagged(caplog):
     args.completion_only_loss = True
     training.check_sft_run(args)
     assert not caplog.text
+
+
+@pytest.mark.parametrize("script", ["grpo_cold_start.py", "sft400.yaml"])
+def test_deepspeed_with_use_cpu_fails_before_the_model_loads(script, monkeypatch):
+    # accelerate would silently drop DeepSpeed and train with DDP: the run must stop and say what to pass.
+    monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")
+    recipe, config = ("grpo_cold_start.py", "grpo_cold_start.yaml") if script.endswith(".py") else ("sft.py", script)
+    argv = ["--config", str(TINY / config), "--model_name_or_path", "/nonexistent/model", "--use_cpu", "true"]
+    with pytest.raises(ValueError, match="--use_cpu false --ddp_backend gloo"):
+        run_recipe(recipe, argv)
+
+
+def test_half_precision_full_finetuning_without_deepspeed_is_flagged(tiny_model_dir, caplog, monkeypatch):
+    monkeypatch.delenv("ACCELERATE_USE_DEEPSPEED", raising=False)
+    base = ["--config", str(TINY / "grpo_cold_start.yaml"), "--model_name_or_path", str(tiny_model_dir)]
+    for dtype, use_peft, flagged in [
+        ("bfloat16", "false", True),
+        ("float32", "false", False),
+        ("bfloat16", "true", False),
+    ]:
+        _, _, _, args, model_args = parse_grpo_args([*base, "--dtype", dtype, "--use_peft", use_peft])
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="toolrl_trl.training"):
+            training.load_model(model_args, args)
+        assert ("no fp32 master copy" in caplog.text) is flagged, (dtype, use_peft)

@@ -110,6 +110,23 @@ def check_generation_backend(training_args: GRPOConfig) -> None:
         )
 
 
+def uses_deepspeed(training_args: TrainingArguments) -> bool:
+    """Whether DeepSpeed drives this run: an accelerate DeepSpeed config, or TrainingArguments' own ``deepspeed``."""
+    return os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true" or bool(
+        getattr(training_args, "deepspeed", None)
+    )
+
+
+def check_accelerator_setup(training_args: TrainingArguments) -> None:
+    """Fail early on launcher/flag combinations that accelerate would otherwise resolve silently."""
+    if uses_deepspeed(training_args) and getattr(training_args, "use_cpu", False):
+        raise ValueError(
+            "a DeepSpeed config was launched with use_cpu=true: accelerate then drops DeepSpeed without a word and "
+            "trains with plain DDP. On a machine without GPUs, run DeepSpeed on CPU with `--use_cpu false "
+            "--ddp_backend gloo` (and DS_ACCELERATOR=cpu); otherwise launch without the DeepSpeed config."
+        )
+
+
 def check_grpo_run(script_args, training_args: GRPOConfig, world_size: int | None = None) -> None:
     """Everything about a GRPO launch that can be wrong before loading a model: batch geometry and vLLM.
 
@@ -118,6 +135,7 @@ def check_grpo_run(script_args, training_args: GRPOConfig, world_size: int | Non
     """
     from toolrl_trl.batching import get_world_size, validate_grpo_batching
 
+    check_accelerator_setup(training_args)
     check_generation_backend(training_args)
     if script_args.prompts_per_generation_round is None:
         logger.info("prompts_per_generation_round is null: batch geometry not checked against the paper's")
@@ -138,7 +156,8 @@ def check_grpo_run(script_args, training_args: GRPOConfig, world_size: int | Non
 
 
 def check_sft_run(training_args) -> None:
-    """Warn when an SFT run would train on the prompt too: the paper's SFT learns the assistant turn only."""
+    """Launcher checks, and a warning when SFT would train on the prompt too (the paper's SFT learns the answer only)."""
+    check_accelerator_setup(training_args)
     if training_args.completion_only_loss is False:
         logger.warning(
             "completion_only_loss is false: the loss covers the system/user prompt as well as the assistant turn. "
@@ -201,6 +220,15 @@ def load_model(model_args: ModelConfig, training_args: TrainingArguments) -> Pre
     from trl.trainer.utils import create_model_from_path
 
     kwargs = model_init_kwargs(model_args, training_args)
+    if str(kwargs.get("dtype")) in ("bfloat16", "float16", "torch.bfloat16", "torch.float16") and not (
+        model_args.use_peft or uses_deepspeed(training_args)
+    ):
+        logger.warning(
+            "full fine-tuning with %s weights and no DeepSpeed: the optimizer updates half-precision weights with no "
+            "fp32 master copy, so updates as small as lr 1e-6 mostly round away. Pass `--dtype float32` (bf16: true "
+            "still computes in bf16) or use a ZeRO config (accelerate_configs/zero2.yaml, zero3.yaml).",
+            kwargs.get("dtype"),
+        )
     logger.info("loading model %s (dtype %s)", model_args.model_name_or_path, kwargs.get("dtype"))
     model = create_model_from_path(model_args.model_name_or_path, **kwargs)
     if getattr(training_args, "model_init_kwargs", None) is not None:
