@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 def main(script_args, data_args, reward_args, training_args, model_args):
     training.setup_logging(training_args)
-    training.check_grpo_run(script_args, training_args)  # batch geometry, vLLM: before anything heavy
+    training.check_rl_run(script_args, training_args)  # batch geometry, vLLM: before anything heavy
     checkpoint = training.resolve_checkpoint(training_args)
     training.seed_everything(training_args)
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from toolrl_trl.batching import BatchingError, BatchPlan, compute_batching, validate_grpo_batching
+from toolrl_trl.batching import BatchingError, BatchPlan, compute_batching, validate_batching
 
 
 def grpo_args(per_device, accumulation, steps_per_generation, num_generations=4):
@@ -53,7 +53,7 @@ def test_compute_batching_plan_always_matches_targets_or_explains(
     assert plan.steps_per_generation == updates * plan.gradient_accumulation_steps
     # The plan passes the validator it was computed for.
     args = grpo_args(per_device, plan.gradient_accumulation_steps, plan.steps_per_generation, generations)
-    assert validate_grpo_batching(args, world_size, prompts_per_round=prompts, updates_per_round=updates) == plan
+    assert validate_batching(args, world_size, prompts_per_round=prompts, updates_per_round=updates) == plan
 
 
 def test_compute_batching_lists_valid_per_device_sizes():
@@ -74,7 +74,7 @@ def test_targets_must_give_whole_prompt_groups_per_update():
 
 
 def test_validate_accepts_the_reference_geometry():
-    plan = validate_grpo_batching(grpo_args(4, 16, 64), 8)
+    plan = validate_batching(grpo_args(4, 16, 64), 8)
     assert plan == BatchPlan(4, 16, 64, 8, 4)
     assert "512 prompts x 4 rollouts = 2048 completions per round = 4 optimizer steps x 512" in plan.describe()
 
@@ -82,7 +82,7 @@ def test_validate_accepts_the_reference_geometry():
 def test_validate_names_the_fix_when_the_world_size_changes():
     # A recipe sized for 8 GPUs launched on 4: each update is half the target.
     with pytest.raises(BatchingError) as err:
-        validate_grpo_batching(grpo_args(4, 16, 64), 4)
+        validate_batching(grpo_args(4, 16, 64), 4)
     message = str(err.value)
     assert "one optimizer step holds 256 completions" in message
     assert "gradient_accumulation_steps: 32 and steps_per_generation: 128" in message
@@ -91,13 +91,13 @@ def test_validate_names_the_fix_when_the_world_size_changes():
 
 def test_validate_rejects_split_prompt_groups():
     with pytest.raises(BatchingError, match="global batch 6 .* not divisible by num_generations"):
-        validate_grpo_batching(grpo_args(3, 2, 8), 1)
+        validate_batching(grpo_args(3, 2, 8), 1)
 
 
 def test_validate_rejects_trl_default_steps_per_generation():
     # TRL's default steps_per_generation = gradient_accumulation_steps gives 1 update per round, not 4.
     with pytest.raises(BatchingError, match="a generation round holds 512 completions .* steps_per_generation = 4"):
-        validate_grpo_batching(grpo_args(8, 16, 16), 4)
+        validate_batching(grpo_args(8, 16, 16), 4)
 
 
 def test_validate_works_on_a_real_grpo_config():
@@ -114,5 +114,5 @@ def test_validate_works_on_a_real_grpo_config():
         activation_checkpointing=False,
         report_to="none",
     )
-    plan = validate_grpo_batching(args, 1, prompts_per_round=8, updates_per_round=4)
+    plan = validate_batching(args, 1, prompts_per_round=8, updates_per_round=4)
     assert args.generation_batch_size == plan.generation_batch_size == 32

@@ -71,7 +71,7 @@ def test_batch_check_can_be_switched_off(caplog):
         ["--config", str(TINY / "grpo_cold_start.yaml"), "--steps_per_generation", "2"]
     )
     script_args.prompts_per_generation_round = None
-    training.check_grpo_run(script_args, args)  # TRL's own checks only
+    training.check_rl_run(script_args, args)  # TRL's own checks only
 
 
 def test_load_model_and_tokenizer_follow_model_config(tiny_model_dir):

@@ -69,8 +69,12 @@ def _divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
-def _check_targets(prompts_per_round: int, num_generations: int, updates_per_round: int) -> int:
-    """Validate the target geometry itself and return the completions per optimizer step."""
+def _check_targets(prompts_per_round: int, num_generations: int, updates_per_round: int, min_generations: int) -> int:
+    """Validate the target geometry itself and return the completions per optimizer step.
+
+    ``min_generations`` is 2 for GRPO (its advantage compares rollouts of one prompt) and 1 for PPO (the critic
+    is the baseline).
+    """
     for name, value in (
         ("prompts_per_generation_round", prompts_per_round),
         ("num_generations", num_generations),
@@ -78,8 +82,11 @@ def _check_targets(prompts_per_round: int, num_generations: int, updates_per_rou
     ):
         if not isinstance(value, int) or value < 1:
             raise BatchingError(f"{name} must be a positive integer, got {value!r}.")
-    if num_generations < 2:
-        raise BatchingError(f"num_generations must be at least 2 for GRPO's group advantages, got {num_generations}.")
+    if num_generations < min_generations:
+        raise BatchingError(
+            f"num_generations must be at least {min_generations} (GRPO's group advantages compare rollouts of one "
+            f"prompt), got {num_generations}."
+        )
     if prompts_per_round % updates_per_round:
         raise BatchingError(
             f"prompts_per_generation_round ({prompts_per_round}) must be divisible by updates_per_generation_round "
@@ -96,6 +103,7 @@ def compute_batching(
     prompts_per_round: int = 512,
     num_generations: int = 4,
     updates_per_round: int = 4,
+    min_generations: int = 2,
 ) -> BatchPlan:
     """Gradient accumulation and ``steps_per_generation`` reproducing the target round on ``world_size`` processes.
 
@@ -105,7 +113,7 @@ def compute_batching(
         raise BatchingError(f"world size must be at least 1, got {world_size}.")
     if per_device_train_batch_size < 1:
         raise BatchingError(f"per_device_train_batch_size must be at least 1, got {per_device_train_batch_size}.")
-    per_update = _check_targets(prompts_per_round, num_generations, updates_per_round)
+    per_update = _check_targets(prompts_per_round, num_generations, updates_per_round, min_generations)
     per_micro_step = per_device_train_batch_size * world_size
     if per_update % per_micro_step:
         if per_update % world_size:
@@ -131,14 +139,15 @@ def compute_batching(
     )
 
 
-def validate_grpo_batching(
+def validate_batching(
     args,
     world_size: int,
     *,
     prompts_per_round: int = 512,
     updates_per_round: int = 4,
+    min_generations: int = 2,
 ) -> BatchPlan:
-    """Check a parsed ``GRPOConfig`` against the target round on ``world_size`` processes; return its plan.
+    """Check a parsed ``GRPOConfig`` (or ``PPOConfig``) against the target round on ``world_size`` processes; return its plan.
 
     ``args`` needs ``per_device_train_batch_size``, ``gradient_accumulation_steps``, ``steps_per_generation`` and
     ``num_generations`` (a ``GRPOConfig``). ``generation_batch_size`` is not read: ``GRPOConfig`` derives it from
@@ -146,7 +155,7 @@ def validate_grpo_batching(
     GPU count. The message of every error says which values to set, computed for this world size.
     """
     num_generations = args.num_generations
-    per_update = _check_targets(prompts_per_round, num_generations, updates_per_round)
+    per_update = _check_targets(prompts_per_round, num_generations, updates_per_round, min_generations)
     per_device = args.per_device_train_batch_size
     accumulation = args.gradient_accumulation_steps
     steps_per_generation = args.steps_per_generation
@@ -163,6 +172,7 @@ def validate_grpo_batching(
                 prompts_per_round=prompts_per_round,
                 num_generations=num_generations,
                 updates_per_round=updates_per_round,
+                min_generations=min_generations,
             )
         except BatchingError as err:
             return str(err)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from trl import GRPOConfig, ModelConfig, ScriptArguments, SFTConfig, TrlParser
@@ -92,15 +92,26 @@ def parse_args(parser: TrlParser, argv: Sequence[str] | None = None) -> tuple:
 
 
 def parse_grpo_args(argv: Sequence[str] | None = None, world_size: int | None = None) -> tuple:
-    """Parse the GRPO options; with ``auto_batch`` re-parse with the batch settings computed for the world size.
+    """Parse the GRPO options: ``(script_args, data_args, reward_args, training_args, model_args)``."""
+    return parse_rl_args(make_grpo_parser, argv, world_size)
 
-    Returns ``(script_args, data_args, reward_args, training_args, model_args)``. Re-parsing (rather than
-    editing the parsed ``GRPOConfig``) lets ``GRPOConfig.__post_init__`` derive ``generation_batch_size``
-    and any DeepSpeed ``auto`` values from the final numbers.
+
+def parse_rl_args(
+    make_parser: Callable[[], TrlParser],
+    argv: Sequence[str] | None = None,
+    world_size: int | None = None,
+    *,
+    min_generations: int = 2,
+) -> tuple:
+    """Parse an RL recipe (GRPO, PPO); with ``auto_batch`` re-parse with the batch settings for the world size.
+
+    ``make_parser`` builds a parser whose dataclasses are (script args with the batching targets, data,
+    reward, training config, model). Re-parsing (rather than editing the parsed config) lets the training
+    config's ``__post_init__`` derive ``generation_batch_size`` and any DeepSpeed ``auto`` values from the
+    final numbers. ``min_generations`` is 2 for GRPO, 1 for PPO.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = make_grpo_parser()
-    parsed = parse_args(parser, argv)
+    parsed = parse_args(make_parser(), argv)
     script_args, training_args = parsed[0], parsed[3]
     if not script_args.auto_batch:
         return parsed
@@ -117,6 +128,7 @@ def parse_grpo_args(argv: Sequence[str] | None = None, world_size: int | None = 
         prompts_per_round=script_args.prompts_per_generation_round,
         num_generations=training_args.num_generations,
         updates_per_round=script_args.updates_per_generation_round,
+        min_generations=min_generations,
     )
     logger.info("auto_batch for world size %d: %s", world_size, plan.describe())
     overrides = [
@@ -125,7 +137,7 @@ def parse_grpo_args(argv: Sequence[str] | None = None, world_size: int | None = 
         "--steps_per_generation",
         str(plan.steps_per_generation),
     ]
-    return parse_args(make_grpo_parser(), argv + overrides)
+    return parse_args(make_parser(), argv + overrides)
 
 
 def _yaml_sets(argv: Sequence[str], key: str) -> bool:

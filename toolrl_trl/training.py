@@ -127,24 +127,27 @@ def check_accelerator_setup(training_args: TrainingArguments) -> None:
         )
 
 
-def check_grpo_run(script_args, training_args: GRPOConfig, world_size: int | None = None) -> None:
-    """Everything about a GRPO launch that can be wrong before loading a model: batch geometry and vLLM.
+def check_rl_run(
+    script_args, training_args: GRPOConfig, world_size: int | None = None, *, min_generations: int = 2
+) -> None:
+    """Everything about a GRPO/PPO launch that can be wrong before loading a model: launcher, vLLM, batch geometry.
 
     ``script_args`` carries the batching targets (``GRPOScriptArguments``); ``prompts_per_generation_round``
     null skips the geometry check (TRL's own divisibility checks still apply).
     """
-    from toolrl_trl.batching import get_world_size, validate_grpo_batching
+    from toolrl_trl.batching import get_world_size, validate_batching
 
     check_accelerator_setup(training_args)
     check_generation_backend(training_args)
     if script_args.prompts_per_generation_round is None:
         logger.info("prompts_per_generation_round is null: batch geometry not checked against the paper's")
         return
-    plan = validate_grpo_batching(
+    plan = validate_batching(
         training_args,
         get_world_size() if world_size is None else world_size,
         prompts_per_round=script_args.prompts_per_generation_round,
         updates_per_round=script_args.updates_per_generation_round,
+        min_generations=min_generations,
     )
     logger.info("batch geometry: %s", plan.describe())
     if training_args.num_iterations != 1:
