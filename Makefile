@@ -103,14 +103,30 @@ sft4k: $(MODEL_DEPS) | $(STAMP) ## SFT on your 4k SFT file, not shipped (DATA=pa
 	$(LAUNCH) recipes/sft.py --config $(RECIPES)/sft4k.yaml $(BASE_MODEL_FLAG) \
 		--output_dir $(RUN_DIR)/sft4k$(LORA_SUFFIX) $(COMMON_FLAGS) $(ARGS)
 
-sft400-then-grpo: $(MODEL_DEPS) | $(STAMP) ## SFT400, (LoRA: merge), then GRPO from it (MODEL= ACCEL= LORA=1 ARGS=)
+# The first stage of sft400-then-grpo / sft400-then-ppo: SFT400, then (LORA=1) the adapter merged into full weights.
+.PHONY: sft400-full-weights
+sft400-full-weights: $(MODEL_DEPS) | $(STAMP)
 	$(LAUNCH) recipes/sft.py --config $(RECIPES)/sft400.yaml $(BASE_MODEL_FLAG) \
 		--output_dir $(SFT400_DIR) $(COMMON_FLAGS) $(ARGS) $(SFT_ARGS)
 ifeq ($(LORA),1)
 	$(PY) -m toolrl_trl.merge --adapter $(SFT400_DIR) --out $(SFT400_FULL)
 endif
+
+sft400-then-grpo: sft400-full-weights ## SFT400, (LoRA: merge), then GRPO from it (MODEL= ACCEL= LORA=1 ARGS=)
 	$(LAUNCH) recipes/grpo_cold_start.py --config $(RECIPES)/sft400_grpo.yaml --model_name_or_path $(SFT400_FULL) \
 		--output_dir $(RUN_DIR)/sft400_grpo$(LORA_SUFFIX) $(COMMON_FLAGS) $(ARGS) $(GRPO_ARGS)
+
+# ---- PPO baseline (recipes/ppo_cold_start.py): same variables as above; PPO_ARGS is the PPO stage of sft400-then-ppo
+PPO_ARGS ?=
+.PHONY: ppo-cold-start sft400-then-ppo
+
+ppo-cold-start: $(MODEL_DEPS) | $(STAMP) ## PPO (learned critic) from the instruct model (MODEL= ACCEL= NPROC= LORA=1 ARGS=)
+	$(LAUNCH) recipes/ppo_cold_start.py --config $(RECIPES)/ppo_cold_start.yaml $(BASE_MODEL_FLAG) \
+		--output_dir $(RUN_DIR)/ppo_cold_start$(LORA_SUFFIX) $(COMMON_FLAGS) $(ARGS)
+
+sft400-then-ppo: sft400-full-weights ## SFT400, (LoRA: merge), then PPO from it (MODEL= ACCEL= LORA=1 ARGS=)
+	$(LAUNCH) recipes/ppo_cold_start.py --config $(RECIPES)/sft400_ppo.yaml --model_name_or_path $(SFT400_FULL) \
+		--output_dir $(RUN_DIR)/sft400_ppo$(LORA_SUFFIX) $(COMMON_FLAGS) $(ARGS) $(PPO_ARGS)
 
 # ---- Evaluation (recipes/evaluate.py) ------------------------------------------------------------------------
 # make eval MODEL=outputs/Qwen2.5-3B-Instruct/grpo_cold_start   (MODEL=tiny, the default: the tiny CPU model)
