@@ -19,13 +19,12 @@ import json
 import math
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from _launch import accelerate_cli, free_port, launch_env
 
 pytestmark = pytest.mark.distributed
 
@@ -44,43 +43,9 @@ DEEPSPEED_CPU_FLAGS = ["--use_cpu", "false", "--ddp_backend", "gloo", "--auto_ba
 REWARD_KEY_PREFIXES = ("rewards/", "reward", "tool_call/")
 
 
-def _accelerate() -> list[str]:
-    """The `accelerate` CLI of the interpreter running the tests (the project's .venv)."""
-    exe = Path(sys.executable).with_name("accelerate")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "accelerate.commands.launch"]
-
-
-def _env() -> dict[str, str]:
-    """A clean CPU environment: no inherited launcher/accelerate state, nothing from the Hub."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("ACCELERATE_", "DEEPSPEED_"))
-        and k not in {"RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"}
-    }
-    env.update(
-        HF_HUB_OFFLINE="1",
-        HF_DATASETS_OFFLINE="1",
-        TRANSFORMERS_OFFLINE="1",
-        TOKENIZERS_PARALLELISM="false",
-        WANDB_MODE="disabled",
-        CUDA_VISIBLE_DEVICES="",
-        DS_ACCELERATOR="cpu",
-        OMP_NUM_THREADS="1",
-        PYTHONUNBUFFERED="1",
-    )
-    return env
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _launch_args(config: str, *, num_processes: int = 2, port: int | None = None) -> list[str]:
     return [
-        *_accelerate(),
+        *accelerate_cli(),
         "launch",
         "--config_file",
         str(CONFIGS / f"{config}.yaml"),
@@ -89,7 +54,7 @@ def _launch_args(config: str, *, num_processes: int = 2, port: int | None = None
         "--mixed_precision",
         "no",
         "--main_process_port",
-        str(port or _free_port()),
+        str(port or free_port()),
     ]
 
 
@@ -110,7 +75,7 @@ def _start(cmd: list[str], log: Path) -> subprocess.Popen:
     """Start ``cmd`` in its own process group (so that a hung launcher and its workers can all be killed)."""
     with open(log, "w") as handle:
         return subprocess.Popen(
-            cmd, cwd=REPO, env=_env(), stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+            cmd, cwd=REPO, env=launch_env(), stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
         )
 
 
@@ -283,7 +248,7 @@ def test_zero3_checkpoint_loads_as_plain_model_directory(zero3_run, tiny_model_d
 
 def test_multinode_zero3_over_loopback(baseline, tiny_model_dir, tmp_path):
     """Two launchers, one per simulated machine (--num_machines 2, --machine_rank 0|1), one process each."""
-    port = _free_port()
+    port = free_port()
     procs, logs = [], []
     for rank in (0, 1):
         cmd = _launch_args("zero3", num_processes=2, port=port) + [

@@ -9,13 +9,11 @@ an op, 1-4 minutes).
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from _launch import accelerate_cli, free_port, launch_env
 
 pytestmark = pytest.mark.distributed
 
@@ -23,37 +21,9 @@ REPO = Path(__file__).resolve().parents[1]
 LAUNCH_TIMEOUT_S = 600
 
 
-def _env() -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("ACCELERATE_", "DEEPSPEED_"))
-        and k not in {"RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"}
-    }
-    env.update(
-        HF_HUB_OFFLINE="1",
-        HF_DATASETS_OFFLINE="1",
-        TRANSFORMERS_OFFLINE="1",
-        TOKENIZERS_PARALLELISM="false",
-        WANDB_MODE="disabled",
-        CUDA_VISIBLE_DEVICES="",
-        DS_ACCELERATOR="cpu",
-        OMP_NUM_THREADS="1",
-        PYTHONUNBUFFERED="1",
-    )
-    return env
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _launch(model_dir: Path, output_dir: Path, max_steps: int, log: Path) -> str:
-    accelerate = Path(sys.executable).with_name("accelerate")
-    cmd = [str(accelerate), "launch", "--config_file", str(REPO / "accelerate_configs" / "zero2.yaml")]
-    cmd += ["--num_processes", "2", "--mixed_precision", "no", "--main_process_port", str(_free_port())]
+    cmd = [*accelerate_cli(), "launch", "--config_file", str(REPO / "accelerate_configs" / "zero2.yaml")]
+    cmd += ["--num_processes", "2", "--mixed_precision", "no", "--main_process_port", str(free_port())]
     cmd += [
         str(REPO / "recipes" / "ppo_cold_start.py"),
         "--config",
@@ -73,7 +43,7 @@ def _launch(model_dir: Path, output_dir: Path, max_steps: int, log: Path) -> str
     ]
     with open(log, "w") as handle:
         proc = subprocess.run(
-            cmd, cwd=REPO, env=_env(), stdout=handle, stderr=subprocess.STDOUT, timeout=LAUNCH_TIMEOUT_S
+            cmd, cwd=REPO, env=launch_env(), stdout=handle, stderr=subprocess.STDOUT, timeout=LAUNCH_TIMEOUT_S
         )
     text = log.read_text(errors="replace")
     assert proc.returncode == 0, f"{' '.join(cmd)}\nexited {proc.returncode}:\n" + "\n".join(text.splitlines()[-60:])
