@@ -7,39 +7,10 @@ The YAML holds every setting; flags override it; unknown keys or flags are error
 checked against the world size (512 prompts x 4 rollouts per round, 4 updates) before the model loads.
 """
 
-import logging
+from trl import GRPOTrainer
 
-from trl import GRPOTrainer, get_peft_config
-
-from toolrl_trl import training
 from toolrl_trl.configs import parse_grpo_args
-from toolrl_trl.rewards import get_reward_funcs
-
-logger = logging.getLogger(__name__)
-
-
-def main(script_args, data_args, reward_args, training_args, model_args):
-    training.setup_logging(training_args)
-    training.check_rl_run(script_args, training_args)  # batch geometry, vLLM: before anything heavy
-    checkpoint = training.resolve_checkpoint(training_args)
-    training.seed_everything(training_args)
-
-    tokenizer = training.load_tokenizer(model_args, training_args, padding_side="left")
-    splits = training.build_data(data_args, "rl", tokenizer, training_args)
-    reward_funcs = get_reward_funcs(reward_args, training_args)
-    logger.info("rewards: %s (%s)", [f.__name__ for f in reward_funcs], reward_args)
-
-    trainer = GRPOTrainer(
-        model=training.load_model(model_args, training_args),
-        reward_funcs=reward_funcs,
-        args=training_args,
-        train_dataset=splits["train"],
-        eval_dataset=training.eval_split(splits, training_args),
-        processing_class=tokenizer,
-        peft_config=get_peft_config(model_args),
-    )
-    training.train_and_save(trainer, training_args, checkpoint, dataset_name=data_args.data_source)
-
+from toolrl_trl.training import run_rl
 
 if __name__ == "__main__":
-    main(*parse_grpo_args())
+    run_rl(GRPOTrainer, *parse_grpo_args())

@@ -264,6 +264,38 @@ def eval_split(splits, training_args: TrainingArguments):
     return test
 
 
+def run_rl(trainer_cls, script_args, data_args, reward_args, training_args, model_args, *, min_generations: int = 2):
+    """The body of an RL entry point: checks, data, ToolRL rewards, model (LoRA from ``--use_peft``), train, save.
+
+    ``trainer_cls`` is TRL's ``GRPOTrainer`` or a subclass taking the same arguments (``ppo.PPOTrainer``);
+    ``min_generations`` is the fewest rollouts per prompt its advantage needs (GRPO 2, PPO 1).
+    """
+    from trl import get_peft_config
+
+    from toolrl_trl.rewards import get_reward_funcs
+
+    setup_logging(training_args)
+    check_rl_run(script_args, training_args, min_generations=min_generations)  # before anything heavy
+    checkpoint = resolve_checkpoint(training_args)
+    seed_everything(training_args)
+
+    tokenizer = load_tokenizer(model_args, training_args, padding_side="left")
+    splits = build_data(data_args, "rl", tokenizer, training_args)
+    reward_funcs = get_reward_funcs(reward_args, training_args)
+    logger.info("rewards: %s (%s)", [f.__name__ for f in reward_funcs], reward_args)
+
+    trainer = trainer_cls(
+        model=load_model(model_args, training_args),
+        reward_funcs=reward_funcs,
+        args=training_args,
+        train_dataset=splits["train"],
+        eval_dataset=eval_split(splits, training_args),
+        processing_class=tokenizer,
+        peft_config=get_peft_config(model_args),
+    )
+    return train_and_save(trainer, training_args, checkpoint, dataset_name=data_args.data_source)
+
+
 def train_and_save(
     trainer: Trainer, training_args: TrainingArguments, checkpoint: str | None, *, dataset_name: str | None = None
 ) -> dict[str, float]:
