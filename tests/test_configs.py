@@ -69,6 +69,18 @@ def _parser_for(path: Path):
 def test_every_yaml_under_recipes_parses_with_its_entry_point(path):
     parsed = _parser_for(path)(["--config", str(path), *CPU])
     assert parsed[-1].model_name_or_path, f"{path} names no model"
+    # Every key in the file reached a config with its value (nothing silently dropped).
+    values = {}
+    for obj in parsed:
+        values.update(vars(obj))
+    for key, value in yaml.safe_load(path.read_text()).items():
+        if key in ("activation_checkpointing", "report_to"):
+            continue  # normalised by TrainingArguments.__post_init__
+        assert key in values, f"{path}: {key} did not reach a config"
+        if isinstance(value, float) or isinstance(values[key], float):
+            assert values[key] == pytest.approx(float(value)), key
+        elif key != "lora_target_modules":
+            assert values[key] == value, key
 
 
 def test_recipe_layout_has_every_model_and_method():
@@ -108,19 +120,6 @@ def test_every_recipe_parses_into_the_configs(path):
     assert isinstance(training_args.learning_rate, float)
     assert model_args.use_peft is False  # LoRA is switched on from the command line
     assert training_args.output_dir.endswith(f"{path.parent.name}/{path.stem}")
-    # Every key in the file reached a config (nothing silently dropped).
-    values = {}
-    for obj in parsed:
-        values.update(vars(obj))
-    for key, value in yaml.safe_load(path.read_text()).items():
-        if key in ("activation_checkpointing", "report_to"):
-            continue  # normalised by TrainingArguments.__post_init__
-        assert key in values, f"{path}: {key} did not reach a config"
-        parsed_value = values[key]
-        if isinstance(value, float) or isinstance(parsed_value, float):
-            assert parsed_value == pytest.approx(float(value)), key
-        elif key != "lora_target_modules":
-            assert parsed_value == value, key
 
 
 @pytest.mark.parametrize("model", GPU_MODELS)

@@ -86,17 +86,7 @@ def test_every_ppo_recipe_parses_and_every_key_reaches_a_config(path):
     assert [f.__name__ for f in get_reward_funcs(reward_args, training_args)] == ["format", "correctness"]
     assert model_args.use_peft is False  # LoRA is switched on from the command line
     assert training_args.output_dir.endswith(f"{path.parent.name}/{path.stem}")
-    values = {}
-    for obj in parsed:
-        values.update(vars(obj))
-    for key, value in yaml.safe_load(path.read_text()).items():
-        if key in ("activation_checkpointing", "report_to"):
-            continue  # normalised by TrainingArguments.__post_init__
-        assert key in values, f"{path}: {key} did not reach a config"
-        if isinstance(value, float) or isinstance(values[key], float):
-            assert values[key] == pytest.approx(float(value)), key
-        elif key != "lora_target_modules":
-            assert values[key] == value, key
+    # That every key of the file reaches a config is checked for all recipes in tests/test_configs.py.
 
 
 @pytest.mark.parametrize("model", GPU_MODELS)
