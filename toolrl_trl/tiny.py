@@ -1,4 +1,4 @@
-"""Tiny Qwen2- and Llama-architecture models built offline, for the tests, the tiny recipes and the demo.
+"""Tiny Qwen2- and Llama-architecture models built offline, for the tests and the tiny recipes.
 
 A model directory made here is a normal ``from_pretrained`` directory: random weights, a
 byte-level BPE tokenizer trained on the spot, the special tokens of the family and the real
@@ -100,7 +100,7 @@ def default_corpus() -> list[str]:
     """Text to train the tokenizer on when the caller gives none: the paper's prompt scaffolding plus tool-call JSON.
 
     Byte-level BPE can encode any text whatever the corpus; the corpus only decides which
-    strings become short. Callers that train on specific data (the demo) pass their own.
+    strings become short. Callers that train on specific data pass their own.
     """
     tools = [
         grammar.ToolSpec("get_weather", "Get the weather for a city.", {"city": {"type": "string"}}),
