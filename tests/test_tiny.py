@@ -55,3 +55,18 @@ def test_cli_writes_a_loadable_directory(tmp_path):
     main(["--family", "llama", "--out", str(tmp_path / "m"), "--hidden-size", "32"])
     model = AutoModelForCausalLM.from_pretrained(tmp_path / "m")
     assert model.config.hidden_size == 32
+
+
+def test_whole_words_are_one_token_in_a_request_and_in_a_call(tmp_path):
+    corpus = ["Find jobs in Paris and London.", '{"city": "Paris"}'] * 20
+    path = build_tiny_model(tmp_path / "m", "qwen2", corpus=corpus, whole_words=["Toronto", "data analyst"])
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    request = tokenizer("Find data analyst jobs in Toronto.", add_special_tokens=False).input_ids
+    call = tokenizer('{"title": "data analyst", "city": "Toronto"}', add_special_tokens=False).input_ids
+    for word in ("Toronto", "data analyst"):
+        (token,) = tokenizer(word, add_special_tokens=False).input_ids
+        assert token in request and token in call, word
+    # Only where it stands as a word: inside another word the usual BPE pieces spell it.
+    (toronto,) = tokenizer("Toronto", add_special_tokens=False).input_ids
+    assert toronto not in tokenizer("Torontonian", add_special_tokens=False).input_ids
+    assert tokenizer.decode(call) == '{"title": "data analyst", "city": "Toronto"}'

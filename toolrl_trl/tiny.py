@@ -17,7 +17,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -114,8 +114,8 @@ def default_corpus() -> list[str]:
     return [grammar.render_system_prompt(tools), grammar.render_user_message("What is the weather in Paris?"), turn]
 
 
-def _train_tokenizer(corpus: Iterable[str], family: TinyFamily, vocab_size: int):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+def _train_tokenizer(corpus: Iterable[str], family: TinyFamily, vocab_size: int, whole_words: Sequence[str] = ()):
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tokenizer = Tokenizer(models.BPE())
@@ -136,6 +136,7 @@ def _train_tokenizer(corpus: Iterable[str], family: TinyFamily, vocab_size: int)
         model_max_length=32768,
     )
     fast.add_tokens(GRAMMAR_TOKENS)
+    fast.add_tokens([AddedToken(word, single_word=True) for word in whole_words])
     fast.chat_template = _chat_template(family.template)
     return fast
 
@@ -153,8 +154,14 @@ def build_tiny_model(
     corpus: Iterable[str] | None = None,
     size: TinySize = TinySize(),
     seed: int = 0,
+    whole_words: Sequence[str] = (),
 ) -> Path:
-    """Build and save a tiny random-weight model of ``family`` with a freshly trained tokenizer. Offline, seconds."""
+    """Build and save a tiny random-weight model of ``family`` with a freshly trained tokenizer. Offline, seconds.
+
+    ``whole_words`` become single tokens wherever they stand as a word (identifiers such as tool names): with
+    tied embeddings a tiny model can then copy a name it never trained on from the prompt, as a pretrained
+    model copies any multi-token name.
+    """
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, GenerationConfig
 
@@ -162,7 +169,7 @@ def build_tiny_model(
         raise ValueError(f"unknown tiny model family {family!r}; valid: {sorted(FAMILIES)}")
     spec = FAMILIES[family]
     output_dir = Path(output_dir)
-    tokenizer = _train_tokenizer(corpus if corpus is not None else default_corpus(), spec, size.vocab_size)
+    tokenizer = _train_tokenizer(corpus if corpus is not None else default_corpus(), spec, size.vocab_size, whole_words)
 
     config = AutoConfig.for_model(
         spec.architecture,
