@@ -52,6 +52,10 @@ style: install ## fix lint and format in place
 	$(PY) -m ruff check --fix toolrl_trl recipes tests
 	$(PY) -m ruff format toolrl_trl recipes tests
 
+.PHONY: demo
+demo: install ## ToolRL end to end on a CPU in under 10 minutes: tiny model, SFT start, GRPO, before/after (SEED=)
+	$(PY) -m toolrl_trl.demo --output_dir outputs/demo --seed $(or $(SEED),0) $(ARGS)
+
 .PHONY: bench-rewards
 bench-rewards: install ## reward throughput (completions/s) and its share of a tiny-model GRPO step
 	$(PY) -m toolrl_trl.reward_benchmark
