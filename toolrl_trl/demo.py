@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from toolrl_trl import grammar, synthetic
+from toolrl_trl.tiny import TinySize
 
 logger = logging.getLogger(__name__)
 
@@ -163,6 +164,12 @@ class DemoConfig:
         for name in ("sft_recipe", "grpo_recipe"):
             if not Path(getattr(self, name)).is_file():
                 raise FileNotFoundError(f"{name}={getattr(self, name)!r} is not a file")
+
+    def model_size(self) -> TinySize:
+        """The tiny model's dimensions: the fields named as :class:`~toolrl_trl.tiny.TinySize` names them."""
+        return TinySize(
+            **{f.name: getattr(self, f.name) for f in dataclasses.fields(TinySize) if hasattr(self, f.name)}
+        )
 
 
 #: What --fast changes: enough to run every stage, nothing more.
@@ -480,11 +487,10 @@ def plot_rewards(series: dict[str, list[tuple[int, float]]], path: Path, title: 
 
 def _settings(config: DemoConfig, plan: DemoPlan, data_counts: dict[str, Any]) -> dict[str, Any]:
     sft, grpo = plan.sft_training, plan.grpo_training
-    model_keys = ("hidden_size", "intermediate_size", "num_layers", "num_heads", "num_kv_heads", "vocab_size")
     return {
         "seed": config.seed,
         "fast": config.fast,
-        "model": {"family": "qwen2", **{k: getattr(config, k) for k in model_keys}},
+        "model": {"family": "qwen2", **asdict(config.model_size())},
         "data": {
             "train_tasks": config.train_tasks,
             "task_weights": config.task_weights,
@@ -547,7 +553,7 @@ def prepare_output_dir(out: Path) -> Path:
 
 def run(config: DemoConfig) -> dict[str, Any]:
     """The whole demo; returns the summary it writes to ``<output_dir>/summary.json``."""
-    from toolrl_trl.tiny import TinySize, build_tiny_model
+    from toolrl_trl.tiny import build_tiny_model
 
     start = time.perf_counter()
     config = apply_fast_preset(config)
@@ -558,20 +564,12 @@ def run(config: DemoConfig) -> dict[str, Any]:
     t0 = time.perf_counter()
     tasks = build_tasks(config)
     data_counts = write_datasets(tasks, config, out / "data")
-    size = TinySize(
-        vocab_size=config.vocab_size,
-        hidden_size=config.hidden_size,
-        intermediate_size=config.intermediate_size,
-        num_layers=config.num_layers,
-        num_heads=config.num_heads,
-        num_kv_heads=config.num_kv_heads,
-    )
     corpus = tokenizer_corpus(tasks["train"], config.tokenizer_corpus_tasks)
     build_tiny_model(
         out / "base",
         "qwen2",
         corpus=corpus,
-        size=size,
+        size=config.model_size(),
         seed=config.seed,
         whole_words=catalogue_words(),
     )
