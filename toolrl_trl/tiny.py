@@ -169,7 +169,9 @@ def build_tiny_model(
         raise ValueError(f"unknown tiny model family {family!r}; valid: {sorted(FAMILIES)}")
     spec = FAMILIES[family]
     output_dir = Path(output_dir)
-    tokenizer = _train_tokenizer(corpus if corpus is not None else default_corpus(), spec, size.vocab_size, whole_words)
+    tokenizer = _train_tokenizer(
+        corpus if corpus is not None else default_corpus(), spec, size.vocab_size, whole_words
+    )
 
     config = AutoConfig.for_model(
         spec.architecture,
