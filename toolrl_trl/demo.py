@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from toolrl_trl import grammar, synthetic
-from toolrl_trl.tiny import TinySize
+from toolrl_trl.tiny import TinySize, build_tiny_model
 
 logger = logging.getLogger(__name__)
 
@@ -553,8 +553,6 @@ def prepare_output_dir(out: Path) -> Path:
 
 def run(config: DemoConfig) -> dict[str, Any]:
     """The whole demo; returns the summary it writes to ``<output_dir>/summary.json``."""
-    from toolrl_trl.tiny import build_tiny_model
-
     start = time.perf_counter()
     config = apply_fast_preset(config)
     plan = make_plan(config)  # before anything is deleted or built: a bad recipe option fails here
