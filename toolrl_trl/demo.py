@@ -64,7 +64,7 @@ MATCH_SERIES = {
     "tool_call/exact_match": "exact match",
 }
 SUBSETS = ("unseen_prompts", "unseen_tools")
-#: The demo's short system prompt; the tool list under it is the paper's rendering.
+#: The demo's short system prompt; the tool list under it is the paper's rendering, compacted (compact_tool).
 SYSTEM_HEAD = (
     "Think inside <think> </think>, then call tools inside <tool_call> </tool_call> (one JSON object per line) "
     "or answer inside <response> </response>.\nTools:\n"
@@ -89,15 +89,15 @@ class DemoConfig:
     seed: int = field(
         default=0,
         metadata={
-            "help": "One seed for everything: model weights, tasks, held-out tools, wrong transcripts, SFT and GRPO "
-            "sampling. The same seed gives the same numbers."
+            "help": "One seed for everything: model weights, tasks, held-out tools, which transcripts carry the "
+            "habits, SFT and GRPO sampling. The same seed gives the same numbers."
         },
     )
     fast: bool = field(
         default=False,
         metadata={
-            "help": "A smoke run (a few steps, small data and evaluation sets) that checks every stage in about a "
-            "minute; its numbers mean nothing. The test suite runs it."
+            "help": "A smoke run (a few steps, small data and evaluation sets) that checks every stage in about 30 "
+            "s; its numbers mean nothing. The test suite runs it."
         },
     )
     sft_recipe: str = field(
