@@ -12,9 +12,10 @@ from toolrl_trl.batching import BatchingError, validate_batching
 from toolrl_trl.configs import (
     GRPOScriptArguments,
     ToolRLScriptArguments,
-    make_sft_parser,
-    parse_args,
+    load_recipe,
     parse_grpo_args,
+    parse_ppo_args,
+    parse_sft_args,
 )
 from toolrl_trl.data import DataConfig
 from toolrl_trl.rewards import RewardConfig, get_reward_funcs
@@ -29,7 +30,9 @@ GPU_MODELS = {
 }
 METHODS = ("grpo_cold_start", "sft400", "sft4k", "sft400_grpo")
 GRPO_METHODS = ("grpo_cold_start", "sft400_grpo")
-ALL_YAMLS = sorted(p for p in RECIPES.glob("*/*.yaml") if p.stem in METHODS)
+#: Every runnable recipe (the bases under recipes/_base/ are only ever read through them).
+RUNNABLE_YAMLS = sorted(p for p in RECIPES.glob("**/*.yaml") if p.parent.name != "_base")
+ALL_YAMLS = [p for p in RUNNABLE_YAMLS if p.stem in METHODS]
 TINY_GRPO = RECIPES / "tiny" / "grpo_cold_start.yaml"
 # GPU recipes say bf16: true; this CPU box needs use_cpu to construct such a TrainingArguments.
 CPU = ["--use_cpu", "true"]
@@ -42,38 +45,37 @@ def is_grpo(path: Path) -> bool:
 def parse_recipe(path: Path, *extra: str):
     if is_grpo(path):
         return parse_grpo_args(["--config", str(path), *CPU, *extra])
-    return parse_args(make_sft_parser(), ["--config", str(path), *CPU, *extra])
+    return parse_sft_args(["--config", str(path), *CPU, *extra])
 
 
 def recipe_world_size(path: Path) -> int:
-    match = re.search(r"^# world size: (\d+)", path.read_text(), flags=re.MULTILINE)
-    assert match, f"{path} must state the world size it is sized for in a '# world size: N' comment"
-    return int(match.group(1))
+    world_size = parse_recipe(path)[0].world_size
+    assert world_size, f"{path} must state the world size it is sized for (world_size: N)"
+    return world_size
 
 
 def _parser_for(path: Path):
     """Every YAML under recipes/ belongs to one entry point; an unregistered recipe name fails the test below."""
-    from toolrl_trl.ppo import parse_ppo_args
-
     stem = path.stem
     if stem in GRPO_METHODS or stem.endswith("grpo"):
         return lambda argv: parse_grpo_args(argv)
     if "ppo" in stem:
         return lambda argv: parse_ppo_args(argv)
     if stem.startswith("sft") or stem.endswith("sft"):
-        return lambda argv: parse_args(make_sft_parser(), argv)
+        return lambda argv: parse_sft_args(argv)
     raise AssertionError(f"{path}: no entry point is known for this recipe name; register it in tests/test_configs.py")
 
 
-@pytest.mark.parametrize("path", sorted(RECIPES.glob("**/*.yaml")), ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.parametrize("path", RUNNABLE_YAMLS, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_every_yaml_under_recipes_parses_with_its_entry_point(path):
     parsed = _parser_for(path)(["--config", str(path), *CPU])
     assert parsed[-1].model_name_or_path, f"{path} names no model"
-    # Every key in the file reached a config with its value (nothing silently dropped).
+    assert parsed[0].world_size, f"{path} states no world_size"
+    # Every key of the resolved recipe (the file and its bases) reached a config with its value.
     values = {}
     for obj in parsed:
         values.update(vars(obj))
-    for key, value in yaml.safe_load(path.read_text()).items():
+    for key, value in load_recipe(path).values.items():
         if key in ("activation_checkpointing", "report_to"):
             continue  # normalised by TrainingArguments.__post_init__
         assert key in values, f"{path}: {key} did not reach a config"
@@ -138,7 +140,12 @@ def test_gpu_grpo_recipes_carry_the_paper_settings(model, method):
     assert args.beta == 0.0
     assert args.max_completion_length == 1024
     assert data_args.max_prompt_length == 2048
-    assert args.loss_type == "grpo"
+    assert args.loss_type == "bnpo"  # the closest TRL aggregation to the fork's token mean per micro-batch
+    assert args.entropy_coef == 0.001  # actor.entropy_coeff
+    assert args.weight_decay == 0.01  # fsdp_workers.py AdamW fallback
+    assert args.vllm_importance_sampling_correction is False  # the fork has no such correction
+    assert (args.save_strategy, args.save_steps, args.save_total_limit) == ("steps", 60, None)  # save_freq=15 rounds
+    assert (args.eval_strategy, args.eval_steps) == ("steps", 20)  # test_freq=5 rounds
     assert args.bf16 is True
     assert args.activation_checkpointing is True
     assert (args.use_vllm, args.vllm_mode, args.vllm_gpu_memory_utilization) == (True, "colocate", 0.6)
@@ -165,10 +172,6 @@ def test_grpo_recipe_batch_arithmetic_reproduces_its_round(path):
         accel = re.search(r"--config_file accelerate_configs/(\w+)\.yaml --num_processes (\d+)", path.read_text())
         assert accel and int(accel.group(2)) == world_size
         assert (ROOT / "accelerate_configs" / f"{accel.group(1)}.yaml").is_file()
-    # The arithmetic comment states the numbers the file sets.
-    text = path.read_text()
-    assert f"gradient_accumulation_steps {args.gradient_accumulation_steps} " in text
-    assert f"steps_per_generation {args.steps_per_generation} " in text
     # Launched on another world size, the same file is refused before the model loads.
     with pytest.raises(BatchingError):
         validate_batching(args, world_size * 2, prompts_per_round=script_args.prompts_per_generation_round)
@@ -183,12 +186,15 @@ def test_gpu_sft_recipes(model):
         assert args.completion_only_loss is True
         assert args.bf16 is True
         assert args.max_length >= 2048 + 1024
-    sft4k = (RECIPES / model / "sft4k.yaml").read_text()
-    assert "NOT shipped" in sft4k and "data_source:" in sft4k
+        sequences_per_step = args.per_device_train_batch_size * args.gradient_accumulation_steps
+        assert sequences_per_step * recipe_world_size(path) == 16
+    sft4k = load_recipe(RECIPES / model / "sft4k.yaml")
+    assert "NOT shipped" in sft4k.origins["data_source"].read_text()
+    assert sft4k.values["data_source"] == "path/to/your_sft_4k.json"
 
 
 def write_yaml(tmp_path, **overrides):
-    config = yaml.safe_load(TINY_GRPO.read_text())
+    config = dict(load_recipe(TINY_GRPO).values)
     config.update(overrides)
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -197,7 +203,7 @@ def write_yaml(tmp_path, **overrides):
 
 def test_unknown_yaml_key_fails_loudly(tmp_path):
     path = write_yaml(tmp_path, granularty="coarse")
-    with pytest.raises(ValueError, match=r"Unknown arguments from config file: \['--granularty', 'coarse'\]"):
+    with pytest.raises(ValueError, match=r"unknown recipe key\(s\) 'granularty' \(set in .*recipe.yaml\)"):
         parse_grpo_args(["--config", str(path)])
 
 
@@ -208,10 +214,9 @@ def test_unknown_flag_fails_loudly():
 
 def test_sft_parser_rejects_grpo_only_keys(tmp_path):
     path = tmp_path / "sft.yaml"
-    config = yaml.safe_load((RECIPES / "tiny" / "sft400.yaml").read_text())
-    path.write_text(yaml.safe_dump({**config, "num_generations": 4}))
+    path.write_text(yaml.safe_dump({"base": str(RECIPES / "tiny" / "sft400.yaml"), "num_generations": 4}))
     with pytest.raises(ValueError, match="num_generations"):
-        parse_args(make_sft_parser(), ["--config", str(path)])
+        parse_sft_args(["--config", str(path)])
 
 
 def test_invalid_reward_choice_in_yaml_fails(tmp_path):
@@ -221,7 +226,7 @@ def test_invalid_reward_choice_in_yaml_fails(tmp_path):
 
 def test_bare_yaml_off_is_rejected_not_misread(tmp_path):
     path = tmp_path / "recipe.yaml"
-    path.write_text(TINY_GRPO.read_text().replace('length_reward: "off"', "length_reward: off"))
+    path.write_text(f"base: {TINY_GRPO}\nlength_reward: off\n")
     with pytest.raises(ValueError, match="length_reward=False"):
         parse_grpo_args(["--config", str(path)])
 

@@ -9,7 +9,7 @@ import torch
 
 from toolrl_trl import training
 from toolrl_trl.batching import BatchingError
-from toolrl_trl.configs import make_sft_parser, parse_args, parse_grpo_args
+from toolrl_trl.configs import parse_grpo_args, parse_sft_args
 from toolrl_trl.merge import is_adapter_dir, merge_adapter
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,21 +88,13 @@ def test_load_model_and_tokenizer_follow_model_config(tiny_model_dir):
 
 
 def test_sft_loss_is_on_the_assistant_turn_only(tiny_model_dir, tmp_path):
-    from trl import SFTTrainer
-
-    script_args, data_args, args, model_args = parse_args(
-        make_sft_parser(),
+    script_args, data_args, args, model_args = parse_sft_args(
         ["--config", str(TINY / "sft400.yaml"), "--model_name_or_path", str(tiny_model_dir)]
         + ["--output_dir", str(tmp_path), "--synthetic_train_size", "8", "--per_device_train_batch_size", "2"],
     )
-    tokenizer = training.load_tokenizer(model_args, args)
+    trainer, _ = training.build_sft_trainer(script_args, data_args, args, model_args)
+    tokenizer = trainer.processing_class
     splits = training.build_data(data_args, "sft", tokenizer, args)
-    trainer = SFTTrainer(
-        model=training.load_model(model_args, args),
-        args=args,
-        train_dataset=splits["train"],
-        processing_class=tokenizer,
-    )
     row, example = splits["train"][0], trainer.train_dataset[0]
     batch = trainer.data_collator([example])
     labels, input_ids = batch["labels"][0], batch["input_ids"][0]
@@ -150,7 +142,7 @@ def test_merge_refuses_a_full_checkpoint(tiny_model_dir, tmp_path):
 
 
 def test_sft_on_the_whole_sequence_is_flagged(caplog):
-    args = parse_args(make_sft_parser(), ["--config", str(TINY / "sft400.yaml"), "--completion_only_loss", "false"])[2]
+    args = parse_sft_args(["--config", str(TINY / "sft400.yaml"), "--completion_only_loss", "false"])[2]
     with caplog.at_level("WARNING", logger="toolrl_trl.training"):
         training.check_sft_run(args)
     assert "completion_only_loss is false" in caplog.text

@@ -135,20 +135,31 @@ def check_rl_run(
     ``script_args`` carries the batching targets (``GRPOScriptArguments``); ``prompts_per_generation_round``
     null skips the geometry check (TRL's own divisibility checks still apply).
     """
-    from toolrl_trl.batching import get_world_size, validate_batching
+    from toolrl_trl.batching import BatchingError, get_world_size, validate_batching
 
     check_accelerator_setup(training_args)
     check_generation_backend(training_args)
     if script_args.prompts_per_generation_round is None:
         logger.info("prompts_per_generation_round is null: batch geometry not checked against the paper's")
         return
-    plan = validate_batching(
-        training_args,
-        get_world_size() if world_size is None else world_size,
-        prompts_per_round=script_args.prompts_per_generation_round,
-        updates_per_round=script_args.updates_per_generation_round,
-        min_generations=min_generations,
-    )
+    launched = get_world_size() if world_size is None else world_size
+    try:
+        plan = validate_batching(
+            training_args,
+            launched,
+            prompts_per_round=script_args.prompts_per_generation_round,
+            updates_per_round=script_args.updates_per_generation_round,
+            min_generations=min_generations,
+        )
+    except BatchingError as err:
+        written_for = getattr(script_args, "world_size", None)
+        if written_for is None or written_for == launched:
+            raise
+        raise BatchingError(
+            f"this recipe's batch settings are written for world_size {written_for}, but {launched} process(es) were "
+            f"launched: launch {written_for} (accelerate launch --num_processes {written_for}) or pass --auto_batch "
+            f"true to recompute the split for {launched}. {err}"
+        ) from err
     logger.info("batch geometry: %s", plan.describe())
     if training_args.num_iterations != 1:
         logger.info(
@@ -158,9 +169,21 @@ def check_rl_run(
         )
 
 
-def check_sft_run(training_args) -> None:
-    """Launcher checks, and a warning when SFT would train on the prompt too (the paper's SFT learns the answer only)."""
+def check_sft_run(training_args, script_args=None) -> None:
+    """Launcher checks; warnings when SFT would train on the prompt too (the paper's SFT learns the answer only) or
+    runs on another world size than its recipe is written for (the effective batch then differs)."""
     check_accelerator_setup(training_args)
+    written_for = getattr(script_args, "world_size", None)
+    if written_for is not None and written_for != training_args.world_size:
+        per_step = training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps
+        logger.warning(
+            "this SFT recipe is written for world_size %d but runs on %d process(es): %d sequences per optimizer step "
+            "instead of %d (scale gradient_accumulation_steps to keep the recipe's batch)",
+            written_for,
+            training_args.world_size,
+            per_step * training_args.world_size,
+            per_step * written_for,
+        )
     if training_args.completion_only_loss is False:
         logger.warning(
             "completion_only_loss is false: the loss covers the system/user prompt as well as the assistant turn. "
@@ -293,6 +316,38 @@ def run_rl(trainer_cls, script_args, data_args, reward_args, training_args, mode
         processing_class=tokenizer,
         peft_config=get_peft_config(model_args),
     )
+    return train_and_save(trainer, training_args, checkpoint, dataset_name=data_args.data_source)
+
+
+def build_sft_trainer(script_args, data_args, training_args, model_args):
+    """Checks, prompt-completion data and model (LoRA from ``--use_peft``): the SFT trainer, ready to train.
+
+    Rows are prompt-completion conversations, so TRL's ``completion_only_loss`` masks the prompt. Returns
+    ``(trainer, checkpoint)``, ``checkpoint`` being the one to resume from (or ``None``).
+    """
+    from trl import SFTTrainer, get_peft_config
+
+    setup_logging(training_args)
+    check_sft_run(training_args, script_args)
+    checkpoint = resolve_checkpoint(training_args)
+    seed_everything(training_args)
+
+    tokenizer = load_tokenizer(model_args, training_args)
+    splits = build_data(data_args, "sft", tokenizer, training_args)
+    trainer = SFTTrainer(
+        model=load_model(model_args, training_args),
+        args=training_args,
+        train_dataset=splits["train"],
+        eval_dataset=eval_split(splits, training_args),
+        processing_class=tokenizer,
+        peft_config=get_peft_config(model_args),
+    )
+    return trainer, checkpoint
+
+
+def run_sft(script_args, data_args, training_args, model_args) -> dict[str, float]:
+    """The body of the SFT entry point: build the trainer, train, save; returns the train metrics."""
+    trainer, checkpoint = build_sft_trainer(script_args, data_args, training_args, model_args)
     return train_and_save(trainer, training_args, checkpoint, dataset_name=data_args.data_source)
 
 
