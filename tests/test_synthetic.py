@@ -250,6 +250,91 @@ def test_same_seed_gives_the_same_bytes_across_processes():
     assert synthetic.render_rows(other["train"]) != synthetic.render_rows(in_process["train"])
 
 
+#: sha256 of ``json.dumps([train rows, test rows])`` for a few configurations, taken from the generator before its
+#: catalogue moved to ``toolrl_trl/tool_catalogue.py``. Any change to a tool record, to a value pool or to the order
+#: of the generator's random draws changes them: update them only with a deliberate change of the data (runs on the
+#: old data then stop being comparable).
+PINNED_ROW_DIGESTS = [
+    pytest.param(
+        "sft",
+        150,
+        20,
+        {"seed": 7, "held_out_tools": 0.1},
+        "c0c7715b09cd121de66bfabf04a3095f58c79163b33a1fc8f6ffbae7a34d28ef",
+        id="seed7-held-out",
+    ),
+    pytest.param(
+        "rl",
+        120,
+        30,
+        {"seed": 0},
+        "78424935d2fce138daac07fc8435db9d509e00b151ef20d7f8e0e1f56077373a",
+        id="seed0-default",
+    ),
+    pytest.param(
+        "rl",
+        100,
+        40,
+        {"seed": 3, "held_out_tools": 0.25, "task_weights": "single=1", "max_tools_per_prompt": 2},
+        "5b33a5f60d8c62db1f889b784128c3d9b4740a100f03939f419be841a45bb162",
+        id="demo-settings",
+    ),
+    pytest.param(
+        "sft",
+        60,
+        20,
+        {"seed": 1, "held_out_tools": 3, "task_weights": "single=1"},
+        "cc5d31dbba521d850ab887597c5159a808a5ad9db5ce5b705f1f7e844131343a",
+        id="single",
+    ),
+    pytest.param(
+        "sft",
+        60,
+        20,
+        {"seed": 1, "held_out_tools": 3, "task_weights": "parallel=1"},
+        "72479e6bff2275cd3158bd970fe4fe33a0482c7b9d770313d4fa7091c26ec214",
+        id="parallel",
+    ),
+    pytest.param(
+        "sft",
+        60,
+        20,
+        {"seed": 1, "held_out_tools": 3, "task_weights": "no_tool=1"},
+        "b3b603dc152f707742ec6ae69e3e8b86df0108d14642c47e8c9e0a91b6658856",
+        id="no_tool",
+    ),
+    pytest.param(
+        "sft",
+        60,
+        20,
+        {"seed": 1, "held_out_tools": 3, "task_weights": "call_and_response=1"},
+        "ea44e0d82a95c0006c5b2c93e7b065cec288f8b3bb041a3a915420332d0f984b",
+        id="call_and_response",
+    ),
+    pytest.param(
+        "sft",
+        60,
+        20,
+        {"seed": 1, "held_out_tools": 3, "task_weights": "multi_turn=1"},
+        "b2e98297dea1b8e549af220e6a5a6d73961fefbf35fa18f3198a4fc73e85c1f9",
+        id="multi_turn",
+    ),
+]
+PINNED_CATALOGUE_DIGEST = "b5f8ed7dd7849c745bbadaf89d19d2ec4df64c7b9b437e234d80fbb9673fcca2"
+
+
+@pytest.mark.parametrize(("row_kind", "train_size", "test_size", "options", "digest"), PINNED_ROW_DIGESTS)
+def test_generated_rows_match_their_pinned_digest(row_kind, train_size, test_size, options, digest):
+    splits = synthetic.generate_tasks(train_size, test_size, **options)
+    payload = json.dumps([synthetic.render_rows(splits[k], row_kind) for k in ("train", "test")])
+    assert hashlib.sha256(payload.encode()).hexdigest() == digest
+
+
+def test_catalogue_records_match_their_pinned_digest():
+    records = "\n".join(repr(tool) for tool in CATALOG)
+    assert hashlib.sha256(records.encode()).hexdigest() == PINNED_CATALOGUE_DIGEST
+
+
 def test_train_split_does_not_depend_on_test_size():
     small = SyntheticGenerator(seed=2).splits(50, 5)["train"]
     large = SyntheticGenerator(seed=2).splits(50, 40)["train"]
