@@ -1,4 +1,5 @@
-"""API-Bank: the paper's files, gold outputs score 100%, hand-made wrong ones score as counted (soft and strict)."""
+"""API-Bank: the paper's files, gold outputs score 100%, hand-made wrong ones score as counted (soft and strict),
+and the paper's parsing and soft match (generate.py + evaluate.py) rule by rule, quirks included."""
 
 from __future__ import annotations
 
@@ -23,12 +24,13 @@ def gold(item):
 
 
 @needs_data
+@pytest.mark.parametrize("protocol", apibank.PROTOCOLS)
 @pytest.mark.parametrize("level", apibank.LEVELS)
-def test_gold_outputs_score_full_marks(level):
+def test_gold_outputs_score_full_marks(level, protocol):
     items = apibank.load_level(apibank.level_source(DATA, level))
     assert len(items) == {1: 399, 2: 67, 3: 131}[level]
     predictions = [{"id": i["id"], "output": gold(i)} for i in items]
-    report = apibank.score_predictions(predictions, DATA, level)
+    report = apibank.score_predictions(predictions, DATA, level, protocol)
     assert report.summary == {
         "benchmark": "apibank",
         "level": level,
@@ -36,6 +38,7 @@ def test_gold_outputs_score_full_marks(level):
         "accuracy": 1.0,
         "strict_accuracy": 1.0,
         "levels": {str(level): {"n": len(items), "accuracy": 1.0, "strict_accuracy": 1.0, "of": len(items)}},
+        "protocol": protocol,
     }
 
 
@@ -127,3 +130,60 @@ def test_bad_files_and_ids_are_named(tmp_path):
         apibank.score_predictions([{"id": 5, "output": ""}], tmp_path, 1)
     with pytest.raises(ValueError, match="valid: 1, 2, 3"):
         apibank.level_source(tmp_path, 4)
+
+
+GOLD = {"name": "A", "parameters": {"x": 1, "flag": 1}}
+LINE = json.dumps(GOLD)
+
+
+def _paper(output, answer=(GOLD,)):
+    return apibank.match(output, list(answer), "paper")["valid"]
+
+
+def _project(output, answer=(GOLD,)):
+    return apibank.match(output, list(answer), "project")["valid"]
+
+
+def test_paper_parsing_without_a_tag_reads_every_json_line():
+    # split("<tool_call>")[-1] is the whole text when there is no tag: a bare JSON line anywhere counts
+    bare = f"<think> I will call it </think>\nHere: \n{LINE}\n<response> done </response>"
+    assert _paper(bare) and not _project(bare)
+    # ... but only up to a stray closing tag
+    assert not _paper(f"text </tool_call>\n{LINE}")
+    # with tags, the last block only, as the handler
+    assert _paper(f"<tool_call>\n{json.dumps({'name': 'B', 'parameters': {}})}\n</tool_call>\n<tool_call>\n{LINE}")
+
+
+@pytest.mark.parametrize("bad", ["5", "2.5", "true", "null", '"not json inside"', '["name", "parameters"]'])
+def test_paper_one_try_around_the_loop_ends_the_check_at_a_failing_line(bad):
+    # a number/bool/null ("name" in 5 raises), a string that is not JSON (json.loads raises), a list holding
+    # "name" and "parameters" (list["name"] raises): every later line goes unchecked
+    assert not _paper(f"<tool_call>\n{bad}\n{LINE}\n</tool_call>")
+    assert _paper(f"<tool_call>\n{LINE}\n{bad}\n</tool_call>")  # the match came first
+
+
+def test_paper_soft_match_quirks():
+    block = "<tool_call>\n{}\n</tool_call>".format
+    # a JSON string holding the call is decoded again (type str -> json.loads)
+    assert _paper(block(json.dumps(LINE)))
+    # a list without the two keys is compared as parameters (and is no dict): the check goes on
+    assert _paper(f"<tool_call>\n[1, 2]\n{LINE}\n</tool_call>")
+    # a dict without name/parameters: compared as the parameters of a call to the gold name
+    assert _paper(block(json.dumps(GOLD["parameters"])))
+    assert not _paper(block(json.dumps({"name": "A"})))  # no parameters: the whole dict is the parameters
+    # Python equality: 1 == 1.0 and True == 1 (the project's JSON comparison tells them apart)
+    loose = block(json.dumps({"name": "A", "parameters": {"x": 1.0, "flag": True}}))
+    assert _paper(loose) and not _project(loose)
+    # only the first gold call is compared
+    second = {"name": "B", "parameters": {}}
+    assert not _paper(block(json.dumps(second)), [GOLD, second]) and _project(
+        block(json.dumps(second)), [GOLD, second]
+    )
+
+
+def test_paper_predictions_are_the_stored_json_values():
+    output = "  <think> t </think>\n<tool_call>\n\n{broken\n3\n" + LINE + "\n</tool_call>  "
+    assert apibank.paper_predictions(output) == [3, GOLD]  # blank and unparseable lines dropped, values kept
+    assert apibank.paper_predictions(None) == []
+    with pytest.raises(ValueError, match="unknown --protocol"):
+        apibank.match(output, [GOLD], "v1")

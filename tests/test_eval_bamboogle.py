@@ -148,3 +148,158 @@ def test_bad_data_is_named(tmp_path):
         bamboogle.load_bamboogle(path)
     with pytest.raises(EvalDataError, match="id 3 is outside"):
         bamboogle.score_predictions([{"id": 3, "output": ""}], [{"id": 0, "question": "q", "answer": "a"}])
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The paper's protocol (benchmarks/Bamboogle/generate.py + utils.py)
+# ---------------------------------------------------------------------------------------------------------------------
+
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "toolrl" / "benchmarks" / "Bamboogle"
+needs_reference = pytest.mark.skipif(
+    not (REFERENCE / "generate.py").is_file(), reason=f"the paper's Bamboogle scripts are not at {REFERENCE}"
+)
+
+
+def reference_strings(path: Path) -> dict[str, str]:
+    """The module-level string constants of a reference script, read as data (the script is never imported)."""
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return {
+        node.targets[0].id: node.value.value
+        for node in tree.body
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+    }
+
+
+@needs_reference
+def test_paper_prompts_are_the_scripts_byte_for_byte():
+    constants = reference_strings(REFERENCE / "generate.py")
+    assert bamboogle.PAPER_SYSTEM_PROMPT == constants["SYS"]
+    assert bamboogle.PAPER_USER_TEMPLATE == constants["USER"]
+    assert bamboogle.JUDGE_SYS == constants["JUDGE_SYS"]
+    assert bamboogle.JUDGE_USER == constants["JUDGE_USER"]
+    source = (REFERENCE / "generate.py").read_text()
+    for text in (bamboogle.PAPER_NUDGE_CONTINUE, bamboogle.PAPER_NUDGE_STOP, bamboogle.PAPER_ROUND_LIMIT_ANSWER):
+        assert text in source
+    assert bamboogle.PAPER_OBS_PREFIX.rstrip("\n") in source
+
+
+class ScriptedSearch:
+    """A search tool answering from a dict (no network); records the queries it was asked."""
+
+    def __init__(self, answers: dict[str, list[SearchResult]]):
+        self.answers, self.queries = answers, []
+
+    def search(self, query, top_k):
+        self.queries.append((query, top_k))
+        return self.answers.get(query, [])[:top_k]
+
+
+def _scripted_model(outputs_by_round, seen):
+    def generate(conversations):
+        seen.append(conversations)
+        return [outputs_by_round[len(seen) - 1] for _ in conversations]
+
+    return generate
+
+
+def _call(query, quote='"'):
+    if quote == '"':
+        return json.dumps({"name": "Search", "parameters": {"query": query}})
+    return str({"name": "Search", "parameters": {"query": query}})
+
+
+def test_paper_loop_rewrites_the_history_as_the_script_does():
+    search = ScriptedSearch({"Citibank founded": [SearchResult("Citibank", "Founded in 1812.")]})
+    outputs = [
+        f"  <think> Need the year. </think>\n<tool_call>\n{_call('Citibank founded')}\n{_call('ignored')}\n</tool_call>",
+        "<think> 1812: Madison. </think>\n<response> James Madison </response>\n<response> second </response>",
+    ]
+    seen = []
+    question = "Who was president when Citibank was founded?"
+    (episode,) = bamboogle.run_paper_episodes([question], _scripted_model(outputs, seen), search)
+    assert search.queries == [("Citibank founded", 5)]  # only the first line of the first block, top 5
+    assert episode.answer == "James Madison" and episode.rounds == 2 and episode.searches == 1
+    first_user = f"{question}\nPerform tool call if you are not sure about the answer. Make a plan to solve the problem step by step."
+    assert seen[0][0] == [
+        {"role": "system", "content": bamboogle.PAPER_SYSTEM_PROMPT},
+        {"role": "user", "content": f"**Dialogue Records History**\n<user> {first_user} </user>"},
+    ]
+    call_repr = "{'name': 'Search', 'parameters': {'query': 'Citibank founded'}}"  # the Python dict, not JSON
+    assert seen[1][0][1]["content"] == (
+        f"**Dialogue Records History**\n<user> {first_user} </user>\n\n"
+        f"<think> Need the year. </think>\n<tool_call>\n{call_repr}\n</tool_call>\n"
+        "<obs> Search results for the first tool call query:\n1. Citibank\n- Snippet: Founded in 1812. </obs>\n\n"
+        "<user> Please continue to search if needed. If you can obtain the answer, please do not call any tool and "
+        "directly provide a succinct answer in the response. </user>"
+    )
+    assert episode.history[-1] == {
+        "role": "assistant",
+        "content": "<think> 1812: Madison. </think>\n<response> James Madison </response>",
+    }
+
+
+def test_paper_loop_stops_after_four_calls_with_the_nudges_of_rounds_1_2_and_3_4():
+    search = ScriptedSearch({})
+    outputs = [f"<think> r{i} </think>\n<tool_call>\n{_call(f'q{i}', quote=chr(39))}\n</tool_call>" for i in range(6)]
+    seen = []
+    (episode,) = bamboogle.run_paper_episodes(["q?"], _scripted_model(outputs, seen), search)
+    assert len(seen) == 4 and episode.rounds == 4 and episode.searches == 4  # a 4th-round call is searched, then 0
+    assert episode.answer == bamboogle.PAPER_ROUND_LIMIT_ANSWER
+    nudges = [h["content"] for h in episode.history if h["role"] == "user"][1:]
+    assert nudges == [bamboogle.PAPER_NUDGE_CONTINUE] * 2 + [bamboogle.PAPER_NUDGE_STOP] * 2
+    report = bamboogle.score_predictions(
+        [{"id": 0, "output": episode.output, "answer": episode.answer, "tool_calls": episode.searches}],
+        [{"id": 0, "question": "q?", "answer": "x"}],
+        judge=lambda *a: pytest.fail("the paper never judges a round-limit answer"),
+    )
+    assert report.summary["accuracy"] == 0.0 and report.summary["avg_tool_calls"] == 4
+
+
+def test_paper_loop_resends_the_same_prompt_when_the_call_does_not_parse():
+    # ast.literal_eval rejects JSON's true; a call without parameters.query fails too: nothing is added
+    outputs = [
+        '<think> a </think>\n<tool_call>\n{"name": "Search", "parameters": {"query": "x", "exact": true}}\n</tool_call>',
+        '<think> b </think>\n<tool_call>\n{"name": "Search", "parameters": {"q": "x"}}\n</tool_call>',
+        "<think> c </think> Paris </think> tail",
+    ]
+    seen = []
+    (episode,) = bamboogle.run_paper_episodes(["q"], _scripted_model(outputs, seen), ScriptedSearch({}))
+    assert seen[0] == seen[1] == seen[2]
+    assert episode.searches == 0 and episode.answer == "Paris"  # the text after the first </think>, up to a second
+
+
+def test_paper_answer_rule():
+    assert bamboogle.paper_answer("<think> a </think>\n<response> A </response> <response> B </response>") == "A"
+    assert bamboogle.paper_answer("<think> a </think> Rome") == "Rome"
+    assert bamboogle.paper_answer("  just text  ") == "just text"
+    assert bamboogle.paper_answer("<think> a </think>\n<tool_call>\n{}\n</tool_call>") is None  # a search round
+
+
+def test_paper_judgment_is_the_exact_yes():
+    assert bamboogle.parse_judgment("- Thought: same person\n- Judgment: Yes") is True
+    assert bamboogle.parse_judgment("- Thought: same\n- Judgment: Yes.") is False
+    assert bamboogle.parse_judgment("- Thought: differs\n- Judgment: No") is False
+    assert bamboogle.parse_judgment("Judgment: Yes") is None  # the paper's script crashed here: not judged
+
+
+def test_paper_scoring_judges_the_answer_and_reports_em_f1(tmp_path):
+    items = [{"id": i, "question": f"q{i}", "answer": a} for i, a in enumerate(["James Madison", "1812", "Paris"])]
+    rows = [
+        {"id": 0, "output": "x", "answer": "Madison, James", "tool_calls": 2},
+        {"id": 1, "output": "<think> t </think>\n<response> in 1812 </response>", "tool_calls": 1},
+        {"id": 2, "output": "x", "answer": "", "tool_calls": 0},
+    ]
+    asked = []
+
+    def judge(question, gold, predicted):
+        asked.append((question, gold, predicted))
+        return predicted != "in 1812"
+
+    report = bamboogle.score_predictions(rows, items, judge, "paper")
+    assert asked == [("q0", "James Madison", "Madison, James"), ("q1", "1812", "in 1812")]  # "" is never judged
+    assert report.summary["accuracy"] == pytest.approx(1 / 3) and report.summary["metric"] == "llm_judge"
+    assert report.summary["exact_match"] == 0.0 and report.summary["protocol"] == "paper"
+    assert report.summary["f1"] == pytest.approx((1.0 + 2 / 3 + 0) / 3)  # "madison james" vs "james madison"
+    assert report.summary["avg_tool_calls"] == 1.0

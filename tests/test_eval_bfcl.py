@@ -1,4 +1,5 @@
-"""BFCL through bfcl-eval: gold-rendered outputs score 100%, hand-made wrong ones score as counted."""
+"""BFCL through bfcl-eval: gold-rendered outputs score 100%, hand-made wrong ones score as counted, the paper's
+handler (prompt, decoders, budgets) and its table's formulas (BFCL v3) next to bfcl-eval v4's own summary."""
 
 from __future__ import annotations
 
@@ -17,6 +18,29 @@ pytestmark = pytest.mark.skipif(
     not bfcl.is_available(),
     reason=f'bfcl-eval is not installed: pip install --no-deps "bfcl-eval=={bfcl.BFCL_EVAL_VERSION}" (make install does)',
 )
+
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "toolrl" / "benchmarks"
+HANDLER = REFERENCE / "BFCL" / "rlla_qwen.py"
+needs_handler = pytest.mark.skipif(not HANDLER.is_file(), reason=f"the paper's BFCL handler is not at {HANDLER}")
+
+
+def reference_strings(path: Path) -> dict[str, str]:
+    """The module-level string constants of a reference script, read as data (the script is never imported)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    out = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+            out[node.targets[0].id] = node.value.value
+    return out
+
+
+def handler_tool_list(functions):
+    """The handler's ``convert_to_format_tool``: numbered name / description / json.dumps(properties)."""
+    return "\n".join(
+        f"{i}. Name: {f['name']}\nDescription: {f['description']}\n"
+        f"Parameters: {json.dumps(f['parameters'].get('properties', {}))}"
+        for i, f in enumerate(functions, start=1)
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -199,9 +223,67 @@ def test_decoding_follows_the_papers_handler():
         '<tool_call>\n{"name": "g", "parameters": {"s": "a\'b", "l": [1, 2]}}\nnot json\n'
         '{"name": "None", "parameters": {}}\n</tool_call>'
     )
-    assert bfcl.decode_ast(text) == [{"g": {"s": "a'b", "l": [1, 2]}}]  # last block, bad line and None dropped
-    assert bfcl.decode_execute(text) == ['g(s="a\'b", l=[1, 2])']
-    assert bfcl.decode_ast("<think> a </think>\n<response> no call </response>") == []
+    for protocol in bfcl.PROTOCOLS:
+        assert bfcl.decode_ast(text, protocol) == [{"g": {"s": "a'b", "l": [1, 2]}}]  # last block; bad line, None out
+        assert bfcl.decode_execute(text, protocol) == ['g(s="a\'b", l=[1, 2])']
+        assert bfcl.decode_ast("<think> a </think>\n<response> no call </response>", protocol) == []
+
+
+def _block(*lines):
+    return "<think> t </think>\n<tool_call>\n" + "\n".join(lines) + "\n</tool_call>"
+
+
+def test_paper_decoders_keep_the_handlers_quirks():
+    # decode_ast: json.loads, then call["name"].strip() and call["parameters"]; any failure skips the line
+    text = _block(
+        '{"name": "no_params"}',  # KeyError on "parameters": skipped by decode_ast
+        '{"name": 7, "parameters": {}}',  # 7.strip() fails: skipped
+        "[1, 2]",  # a list: call["name"] fails
+        '"just a string"',
+        '{"name": "", "parameters": {}}',  # an empty name is kept
+        '{"name": "odd", "parameters": [1]}',  # parameters not a dict: kept by the decoder
+        '{"name": "ok", "parameters": {"a": true}}',
+    )
+    assert bfcl.decode_ast(text) == [{"": {}}, {"odd": [1]}, {"ok": {"a": True}}]
+    assert bfcl.decode_ast(text, "project") == [{"ok": {"a": True}}]  # only well-formed calls
+    # decode_execute: non-objects dropped, "parameters" defaults to {} (a call without them runs as name())
+    assert bfcl.decode_execute(_block('{"name": "ls"}', "3", '{"name": "cd", "parameters": {"folder": "x"}}')) == [
+        "ls()",
+        "cd(folder='x')",
+    ]
+    assert bfcl.decode_execute(_block('{"name": "ls"}'), "project") == []
+    # a non-string name or non-dict parameters make the handler's decode_execute raise (BFCL: no call this step)
+    for line in ('{"name": 7, "parameters": {}}', '{"name": "f", "parameters": [1]}'):
+        with pytest.raises(bfcl.DecodeError):
+            bfcl.decode_execute(_block(line))
+
+
+def test_paper_decoding_decides_relevance_and_ast_format_as_bfcl_eval_does():
+    irrelevant = bfcl.load_entries("irrelevance", for_generation=False)[:3]
+    simple = bfcl.load_entries("simple_python", for_generation=False)[0]
+    gold = gold_calls("simple_python", simple, bfcl.ground_truth("simple_python", simple["id"]))[0]
+    outputs = [
+        _block('{"name": "f", "parameters": [1]}'),  # decoded, but not call format: "empty" -> no call -> passes
+        _block('{"name": "f"}'),  # no parameters: decode_ast drops it -> no call -> passes
+        _block('{"name": "", "parameters": {}}'),  # a (nameless) call in call format -> fails
+    ]
+    rows = [{"id": e["id"], "output": o} for e, o in zip(irrelevant, outputs, strict=True)]
+    verdicts = bfcl.score_predictions(rows).items
+    assert [v["valid"] for v in verdicts] == [True, True, False]
+    # AST: a decoded list not in call format fails before the checker, even with the gold call beside it
+    wrong_format = _block(json.dumps(gold), '{"name": "x", "parameters": "s"}')
+    report = bfcl.score_predictions([{"id": simple["id"], "output": wrong_format}])
+    assert report.items[0]["valid"] is False and "format" in report.items[0]["error"]
+
+
+def test_multi_turn_step_whose_decoding_raises_ends_the_turn():
+    entry = bfcl.load_entries("multi_turn_base", for_generation=True)[0]
+    episode = bfcl.MultiTurnEpisode(entry)
+    episode.observe(_block('{"name": 7, "parameters": {}}'))
+    assert episode.turn == 1 and episode.responses == [[_block('{"name": 7, "parameters": {}}')]]
+    episode.observe(_block('{"name": "ls"}'))  # runs ls() on the simulated file system
+    assert episode.turn == 1 and episode.history[-1]["role"] == "tool" and episode.history[-1]["name"] == "ls()"
+    bfcl._release_instances(episode.model_name)
 
 
 def test_relevance_categories_count_calls():
@@ -254,16 +336,55 @@ def test_multi_turn_episode_executes_calls_on_simulated_tools():
     assert report.summary["accuracy"] == 1.0
 
 
-def test_prompt_matches_the_papers_handler():
+@needs_handler
+def test_prompt_matches_the_papers_handler_byte_for_byte(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    constants = reference_strings(HANDLER)
     entry = bfcl.load_entries("simple_python", for_generation=True)[0]
     system, user = bfcl.single_turn_messages(entry)
+    expected_system = constants["SYS"].format(
+        tools=handler_tool_list(entry["function"]), json_string=constants["json_string"]
+    )
+    assert system["content"] == expected_system and expected_system.endswith("(if exists).\n")
+    assert "Note that the provided function is in Python 3 syntax." in system["content"]
+    question = entry["question"][0][0]["content"].strip()
+    assert user["content"] == (f"{grammar.DIALOGUE_HEADER}\n<user> {question}\n{bfcl.SINGLE_TURN_INSTRUCTION} </user>")
+    # the handler writes the Qwen prompt by hand; a Qwen chat template renders the same text
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    rendered = tokenizer.apply_chat_template([system, user], tokenize=False, add_generation_prompt=True)
+    expected = f"<|im_start|>system\n{expected_system}<|im_end|>\n<|im_start|>user\n{user['content']}<|im_end|>\n"
+    assert rendered == expected + "<|im_start|>assistant\n"
+
+
+def test_project_protocol_prompt_is_the_training_datas():
+    entry = bfcl.load_entries("simple_python", for_generation=True)[0]
+    system, _ = bfcl.single_turn_messages(entry, protocol="project")
     tool = entry["function"][0]
     assert system["content"] == grammar.render_system_prompt(
         [grammar.ToolSpec(tool["name"], tool["description"], tool["parameters"]["properties"])]
     )
-    assert "Note that the provided function is in Python 3 syntax." in system["content"]
+    assert system["content"].endswith("(if exists).")
+    with pytest.raises(ValueError, match="unknown --protocol 'v3'; valid: paper, project"):
+        bfcl.single_turn_messages(entry, protocol="v3")
+
+
+@pytest.mark.parametrize(
+    ("protocol", "flag", "instruction"),
+    [
+        ("paper", None, bfcl.SINGLE_TURN_INSTRUCTION),  # BFCL calls _format_prompt without turn_type
+        ("paper", True, bfcl.MULTI_TURN_INSTRUCTION),
+        ("project", None, bfcl.MULTI_TURN_INSTRUCTION),
+    ],
+)
+def test_multi_turn_instruction_follows_the_released_path(protocol, flag, instruction):
+    entry = bfcl.load_entries("multi_turn_base", for_generation=True)[0]
+    episode = bfcl.MultiTurnEpisode(entry, protocol=protocol, multi_turn_instruction=flag)
+    user = episode.prompt()[1]["content"]
     question = entry["question"][0][0]["content"].strip()
-    assert user["content"] == (f"{grammar.DIALOGUE_HEADER}\n<user> {question}\n{bfcl.SINGLE_TURN_INSTRUCTION} </user>")
+    assert user == f"{grammar.DIALOGUE_HEADER}\n<user> {question}\n{instruction} </user>"
+    episode.observe("<think> nothing to do </think>")  # no call: on to the next turn
+    bfcl._release_instances(episode.model_name)
 
 
 def test_categories_resolve_and_retired_ones_are_explained():
@@ -299,35 +420,79 @@ def test_score_cli_prints_table_and_json_last_line(tmp_path, capsys):
     assert any("Non-live AST" in line for line in lines)
 
 
-def test_paper_columns_by_hand():
-    def r(correct, n):
-        return {"correct": correct, "n": n, "of": n}
+def _r(correct, n):
+    return {"correct": correct, "n": n, "of": n}
 
-    results = {
-        "simple_python": r(4, 4),  # simple = (1 + 0.5 + 0) / 3 = 0.5
-        "simple_java": r(1, 2),
-        "simple_javascript": r(0, 1),
-        "multiple": r(1, 1),
-        "parallel": r(0, 1),
-        "parallel_multiple": r(1, 2),  # non-live = (0.5 + 1 + 0 + 0.5) / 4 = 0.5
-        "live_simple": r(3, 4),
-        "live_multiple": r(1, 4),
-        "live_parallel": r(0, 1),
-        "live_parallel_multiple": r(1, 1),  # live = 5 / 10 (count-weighted)
-        "irrelevance": r(1, 1),
-        "live_irrelevance": r(0, 2),  # irrelevance = (1 + 0) / 2
-        "live_relevance": r(1, 4),
-        **{c: r(1, 2) for c in bfcl.MULTI_TURN},  # multi-turn = 0.5
-    }
-    columns = bfcl.paper_columns(results)
+
+#: Counts chosen so that count-weighted and plain means differ in every group (a wrong weighting fails).
+HAND_RESULTS = {
+    "simple_python": _r(4, 4),  # simple = (1 + 0.5 + 0) / 3 = 0.5
+    "simple_java": _r(1, 2),
+    "simple_javascript": _r(0, 1),
+    "multiple": _r(1, 1),
+    "parallel": _r(0, 1),
+    "parallel_multiple": _r(1, 2),  # non-live AST = (0.5 + 1 + 0 + 0.5) / 4 = 0.5
+    "irrelevance": _r(3, 4),  # non-live overall = (0.5 + 1 + 0 + 0.5 + 0.75) / 5 = 0.55
+    "live_simple": _r(3, 4),
+    "live_multiple": _r(1, 8),
+    "live_parallel": _r(0, 2),
+    "live_parallel_multiple": _r(2, 2),
+    "live_irrelevance": _r(6, 10),
+    "live_relevance": _r(1, 4),  # live = (3+1+0+2+6+1) / (4+8+2+2+10+4) = 13/30 (plain mean 0.454, AST-only 0.375)
+    "multi_turn_base": _r(1, 2),
+    "multi_turn_miss_func": _r(1, 4),
+    "multi_turn_miss_param": _r(3, 4),
+    "multi_turn_long_context": _r(0, 2),  # multi-turn = (0.5 + 0.25 + 0.75 + 0) / 4 = 0.375 (weighted 5/12)
+}
+
+
+def test_paper_columns_by_hand():
+    columns = bfcl.paper_columns(HAND_RESULTS)
     assert columns == {
-        "overall": pytest.approx(0.5),
+        "overall": pytest.approx((0.55 + 13 / 30 + 0.375) / 3),
         "non_live_ast": pytest.approx(0.5),
         "non_live_exec": None,
-        "live": pytest.approx(0.5),
-        "multi_turn": pytest.approx(0.5),
+        "live": pytest.approx(13 / 30),
+        "multi_turn": pytest.approx(0.375),
         "relevance": 0.25,
-        "irrelevance": 0.5,
+        "irrelevance": pytest.approx((0.75 + 0.6) / 2),
+        "non_live_overall": pytest.approx(0.55),
     }
+    results = dict(HAND_RESULTS)
     del results["multi_turn_base"]
     assert bfcl.paper_columns(results)["overall"] is None and bfcl.paper_columns(results)["multi_turn"] is None
+    del results["live_relevance"]  # Live needs the relevance categories
+    assert bfcl.paper_columns(results)["live"] is None
+
+
+def test_v4_summary_is_bfcl_evals_own_formula():
+    v4 = bfcl.v4_summary(HAND_RESULTS)
+    # v4 (eval_runner_helper): Live = count-weighted over the four live AST categories only = 6/16; non-live
+    # overall = the four AST groups (0.5); irrelevance = (0.75 + 0.6) / 2; Overall = 10/10/10/30/40 weights over
+    # non-live, live, irrelevance, multi-turn and agentic (not run: 0)
+    assert v4["live"] == pytest.approx(6 / 16)
+    assert v4["non_live_ast"] == pytest.approx(0.5)
+    assert v4["irrelevance"] == pytest.approx(0.675)
+    assert v4["multi_turn"] == pytest.approx(0.375)
+    assert v4["overall"] == pytest.approx((10 * 0.5 + 10 * 0.375 + 10 * 0.675 + 30 * 0.375 + 40 * 0) / 100)
+    assert v4["relevance"] == pytest.approx(0.25)
+    assert v4["web_search"] is None and v4["memory"] is None  # N/A: not run
+
+
+def test_report_prints_both_summaries_labelled(tmp_path):
+    entries = bfcl.load_entries("irrelevance", for_generation=False)[:2]
+    rows = [{"id": e["id"], "output": "<think> none </think>\n<response> no </response>"} for e in entries]
+    report = bfcl.score_predictions(rows)
+    assert report.summary["protocol"] == "paper" and report.summary["bfcl_eval_version"] == bfcl.BFCL_EVAL_VERSION
+    assert set(report.summary["bfcl_v4_summary"]) == set(bfcl.V4_COLUMNS)
+    assert "BFCL v3 formulas" in report.table and "NOT the paper's columns" in report.table
+    assert "without the four executable groups" in report.table
+
+
+@pytest.mark.parametrize("category", ["simple_python", "parallel_multiple", "live_multiple"])
+def test_gold_outputs_score_full_marks_under_the_project_protocol_too(category):
+    entries = bfcl.load_entries(category, for_generation=False)[:40]
+    predictions = [{"id": e["id"], "output": gold_output(category, e)} for e in entries]
+    report = bfcl.score_predictions(predictions, category, protocol="project")
+    assert [i["id"] for i in report.items if not i["valid"]] == [e["id"] for e in entries if e["id"] in UNSCORABLE]
+    assert report.summary["protocol"] == "project"

@@ -15,7 +15,7 @@ from toolrl_trl import grammar
 from toolrl_trl.eval import apibank, bamboogle
 from toolrl_trl.eval.common import EvalDataError
 from toolrl_trl.eval.generation import GenerationConfig, OpenAIBackend, build_backend
-from toolrl_trl.eval.search import SearchError, SerperSearch, build_search
+from toolrl_trl.eval.search import SearchError, SerperSearch, build_search, format_serper_paper, paper_search_text
 
 
 @contextmanager
@@ -229,3 +229,185 @@ def test_benchmark_files_load_from_urls():
     assert items[0]["answer"] == level[0]["answer"]
     assert report.summary["accuracy"] == 1.0
     assert loaded == [{"id": 0, "question": "Q?", "answer": "A"}]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The paper's protocol over HTTP: its Serper client (utils.search_serper) and its judge
+# ---------------------------------------------------------------------------------------------------------------------
+
+PAPER_SERPER = {
+    "answerBox": {"title": "Citibank", "answer": "June 16, 1812"},
+    "organic": [
+        {"title": "History", "snippet": "Founded in 1812."},
+        {"title": "No snippet here"},  # skipped: the paper needs both title and snippet
+        {"title": "Madison", "snippet": "Fourth president."},
+        {"title": "Third", "snippet": "c"},
+        {"title": "Fourth", "snippet": "d"},
+        {"title": "Fifth", "snippet": "e"},  # the sixth entry counting the answer box: cut at num=5
+    ],
+}
+
+
+def test_paper_serper_request_and_layout(monkeypatch):
+    monkeypatch.setenv("TEST_SERPER_KEY", "secret")
+    with local_server(lambda path, headers, body: (200, PAPER_SERPER)) as (base, requests):
+        search = SerperSearch(endpoint=f"{base}/search", api_key_env="TEST_SERPER_KEY", retry_wait=0)
+        text = paper_search_text(search, "citibank", 5)
+    assert requests[0]["body"] == {"q": "citibank", "num": 15} and requests[0]["headers"]["x-api-key"] == "secret"
+    assert text == (
+        "1. Citibank\n- Answer: June 16, 1812\n2. History\n- Snippet: Founded in 1812.\n3. Madison\n"
+        "- Snippet: Fourth president.\n4. Third\n- Snippet: c\n5. Fourth\n- Snippet: d"
+    )
+    # an answer box without a title is left out; with only a snippet it is shown as a snippet
+    assert format_serper_paper({"answerBox": {"answer": "x"}, "organic": []}, 5) == ""
+    box = {"answerBox": {"title": "T", "snippet": "s"}, "organic": [{"title": "o", "snippet": "p"}]}
+    assert format_serper_paper(box, 1) == "1. T\n- Snippet: s"
+
+
+def test_paper_serper_retries_empty_answers_then_times_out(monkeypatch):
+    monkeypatch.setenv("TEST_SERPER_KEY", "secret")
+    with local_server(lambda path, headers, body: (200, {"organic": []})) as (base, requests):
+        search = SerperSearch(endpoint=f"{base}/search", api_key_env="TEST_SERPER_KEY", retry_wait=0)
+        assert search.paper_text("q", 5) == "Search Error: Timeout"
+    assert len(requests) == 7  # asked while try_time <= 5, the seventh answer is never read
+    with local_server(lambda path, headers, body: (200, {"answerBox": {}})) as (base, _):
+        search = SerperSearch(endpoint=f"{base}/search", api_key_env="TEST_SERPER_KEY", retry_wait=0)
+        with pytest.raises(SearchError, match="no 'organic'"):
+            search.paper_text("q", 5)
+
+
+def test_paper_judge_sends_the_papers_messages_and_reads_judgment_yes(monkeypatch):
+    monkeypatch.setenv("TEST_JUDGE_KEY", "judge-key")
+    replies = iter(
+        [
+            (500, {"error": "busy"}),
+            (200, {"choices": [{"message": {"content": " - Thought: same\n- Judgment: Yes "}}]}),
+        ]
+    )
+
+    def handler(path, headers, body):
+        return next(replies)
+
+    with local_server(handler) as (base, requests):
+        judge = bamboogle.PaperJudge(f"{base}/v1", "gpt-4o", "TEST_JUDGE_KEY", retry_wait=0)
+        assert judge("Who?", "James Madison", "Madison") is True
+    assert len(requests) == 2  # one retry after the failure
+    body = requests[1]["body"]
+    assert body["model"] == "gpt-4o" and body["temperature"] == 0 and body["n"] == 1
+    assert body["messages"] == [
+        {"role": "system", "content": bamboogle.JUDGE_SYS},
+        {
+            "role": "user",
+            "content": "**Query**\nWho?\n\n**Ground Truth Answer**\nJames Madison\n\n**Predicted Answer**\nMadison\n\n"
+            "Your Response:\n",
+        },
+    ]
+    with local_server(lambda *a: (500, {"error": "down"})) as (base, requests):
+        judge = bamboogle.PaperJudge(f"{base}/v1", "gpt-4o", retry_wait=0)
+        assert judge("q", "a", "b") is None and len(requests) == 4  # the paper's 4 tries, then not judged
+
+
+def test_openai_backend_sizes_budgets_from_the_prompt_and_sends_seeds(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    from toolrl_trl.eval.generation import Decoding, TokenBudget, prompt_length, render_prompt
+
+    conversation = [{"role": "system", "content": "S"}, {"role": "user", "content": "a question"}]
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    length = prompt_length(tokenizer, render_prompt(tokenizer, conversation))
+
+    def handler(path, headers, body):
+        return 200, {"choices": [{"message": {"content": "ok"}}]}
+
+    with local_server(handler) as (base, requests):
+        config = GenerationConfig(
+            model="served", backend="openai", api_base=f"{base}/v1", tokenizer=str(tiny_model_dir)
+        )
+        backend = OpenAIBackend(config)
+        budget = TokenBudget(cap=4096, context=length + 10)  # API-Bank's rule: context - prompt
+        assert backend.generate([conversation], Decoding(budget, temperature=0.5, seed=3)) == ["ok"]
+        assert backend.generate([conversation], Decoding(TokenBudget(cap=4096, context=length))) == [""]  # no room
+    assert len(requests) == 1 and requests[0]["body"]["max_tokens"] == 10
+    assert requests[0]["body"]["temperature"] == 0.5 and isinstance(requests[0]["body"]["seed"], int)
+
+
+def test_api_keys_never_reach_logs_or_result_files(monkeypatch, tmp_path, caplog, tiny_model_dir):
+    """Planted keys for the model server, the search tool and the judge; every server echoes the key it got."""
+    import logging
+
+    from toolrl_trl.eval.runner import EvalConfig, run_evaluation
+
+    keys = {"TEST_OPENAI_KEY": "sk-planted-model-1111", "TEST_SERPER_KEY": "planted-serper-2222"}
+    keys["TEST_JUDGE_KEY"] = "sk-planted-judge-3333"
+    for name, value in keys.items():
+        monkeypatch.setenv(name, value)
+    calls = {"serper": 0, "judge": 0}
+
+    def model(path, headers, body):
+        user = body["messages"][1]["content"]
+        if "<obs>" in user:
+            return 200, {
+                "choices": [{"message": {"content": "<think> t </think>\n<response> James Madison </response>"}}]
+            }
+        call = json.dumps({"name": "Search", "parameters": {"query": "citibank"}})
+        return 200, {"choices": [{"message": {"content": f"<think> t </think>\n<tool_call>\n{call}\n</tool_call>"}}]}
+
+    def serper(path, headers, body):
+        calls["serper"] += 1
+        if calls["serper"] == 1:
+            return 500, {"error": f"bad key {headers.get('x-api-key')}"}
+        return 200, SERPER_ANSWER
+
+    def judge(path, headers, body):
+        calls["judge"] += 1
+        if calls["judge"] == 1:
+            return 401, {"error": f"rejected {headers.get('authorization')}"}
+        return 200, {"choices": [{"message": {"content": "- Thought: ok\n- Judgment: Yes"}}]}
+
+    data = tmp_path / "bamboogle.json"
+    data.write_text(
+        json.dumps([{"Question": "Who was president when Citibank was founded?", "Answer": "James Madison"}])
+    )
+    out = tmp_path / "results"
+    caplog.set_level(logging.DEBUG)
+    with (
+        local_server(model) as (model_base, _),
+        local_server(serper) as (s_base, _),
+        local_server(judge) as (j_base, _),
+    ):
+        config = EvalConfig(
+            benchmarks="bamboogle",
+            bamboogle_data=str(data),
+            search_backend="serper",
+            search_endpoint=f"{s_base}/search",
+            search_api_key_env="TEST_SERPER_KEY",
+            search_retry_wait=0,
+            judge_api_base=f"{j_base}/v1",
+            judge_api_key_env="TEST_JUDGE_KEY",
+            judge_retry_wait=0,
+            results_dir=str(out),
+        )
+        generation = GenerationConfig(
+            model="served", backend="openai", api_base=f"{model_base}/v1", api_key_env="TEST_OPENAI_KEY"
+        )
+        result = run_evaluation(config, generation)
+    assert result.reports["bamboogle"].summary["accuracy"] == 1.0 and calls == {"serper": 2, "judge": 2}
+    assert "HTTP 401" in caplog.text  # the failure was logged ...
+    written = "".join(p.read_text() for p in out.rglob("*") if p.is_file())
+    for value in keys.values():
+        assert value not in caplog.text and value not in written  # ... without the key
+
+
+def test_openai_errors_do_not_repeat_an_echoed_key(monkeypatch):
+    monkeypatch.setenv("TEST_OPENAI_KEY", "sk-echoed-4444")
+
+    def handler(path, headers, body):
+        return 401, {"error": f"invalid key {headers['authorization']}"}
+
+    with local_server(handler) as (base, _):
+        backend = OpenAIBackend(
+            GenerationConfig(model="m", backend="openai", api_base=f"{base}/v1", api_key_env="TEST_OPENAI_KEY")
+        )
+        with pytest.raises(RuntimeError, match="HTTP 401") as caught:
+            backend.generate([[{"role": "user", "content": "x"}]])
+    assert "sk-echoed-4444" not in str(caught.value) and "***" in str(caught.value)

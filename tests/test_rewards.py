@@ -10,7 +10,6 @@ import dataclasses
 import json
 import logging
 import time
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -580,7 +579,9 @@ def test_adversarial_64k_completion_scores_in_under_50ms(shape):
 # Parity with the paper's data
 # ---------------------------------------------------------------------------------------------------------------------
 
-RLLA_TEST = Path("/work/shared/data/toolrl/rlla_4k_test.parquet")
+from helpers import SHARED_DATA  # noqa: E402
+
+RLLA_TEST = SHARED_DATA / "rlla_4k_test.parquet"
 
 
 def _rlla_ground_truths() -> list[str]:
@@ -761,3 +762,12 @@ def test_generation_round_inverts_trl_counters(accumulation, per_generation, ite
     for micro_step in range(0, 40 * every, every):
         global_step = micro_step // accumulation
         assert generation_round(global_step, args) == micro_step // every + 1, (micro_step, global_step)
+
+
+def test_match_score_counts_repeated_names_as_a_multiset():
+    # the reference's Counter intersection over len(first) + len(second) - intersection:
+    # ["a","a","b"] vs ["a","a","c"]: intersection 2 (two a's), 3 + 3 - 2 = 4 -> 0.5 (a set match would give 1/5)
+    assert match_score(["a", "a", "b"], ["a", "a", "c"]) == 0.5
+    # ["a","a"] vs ["a"]: intersection 1, 2 + 1 - 1 = 2 -> 0.5 (a set match would call them equal: 1.0)
+    assert match_score(["a", "a"], ["a"]) == 0.5
+    assert match_score(["a"], ["a", "a", "a"]) == pytest.approx(1 / 3)

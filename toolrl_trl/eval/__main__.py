@@ -12,7 +12,7 @@ import sys
 
 from toolrl_trl.eval import apibank, bamboogle, bfcl
 from toolrl_trl.eval.common import EvalDataError, ScoreReport, read_predictions, write_jsonl
-from toolrl_trl.eval.runner import BENCHMARKS
+from toolrl_trl.eval.runner import BENCHMARKS, PROTOCOLS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,6 +20,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     score = commands.add_parser("score", help="score saved outputs and print the table")
     score.add_argument("--benchmark", required=True, choices=BENCHMARKS)
+    score.add_argument(
+        "--protocol",
+        default="paper",
+        choices=PROTOCOLS,
+        help="paper: parse and score as the paper's scripts did (default); project: this project's rules",
+    )
     score.add_argument(
         "--predictions", required=True, nargs="+", help="JSON-lines file(s) of {id, output} (BFCL: several allowed)"
     )
@@ -30,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--data", help="API-Bank: level file, its directory or URL; Bamboogle: bamboogle.json path or URL"
     )
     score.add_argument("--judge_api_base", help="Bamboogle: OpenAI-compatible base URL of an LLM judge")
-    score.add_argument("--judge_model", help="Bamboogle: the judge's model name")
+    score.add_argument("--judge_model", help="Bamboogle: the judge's model name (paper protocol default: gpt-4o)")
     score.add_argument("--judge_api_key_env", default="OPENAI_API_KEY", help="Bamboogle: env var with the judge's key")
     score.add_argument("--items_out", help="also write the per-item verdicts to this JSON-lines file")
     return parser
@@ -41,7 +47,7 @@ def score(args: argparse.Namespace) -> ScoreReport:
     if args.benchmark == "bfcl":
         if args.level is not None:
             raise ValueError("--level is for API-Bank; BFCL takes --category")
-        return bfcl.score_predictions(rows, args.category)
+        return bfcl.score_predictions(rows, args.category, args.protocol)
     if args.category is not None:
         raise ValueError(f"--category is for BFCL; {args.benchmark} does not take it")
     if not args.data:
@@ -49,13 +55,9 @@ def score(args: argparse.Namespace) -> ScoreReport:
     if args.benchmark == "apibank":
         if args.level is None:
             raise ValueError("API-Bank needs --level (prediction ids are indices in that level's file)")
-        return apibank.score_predictions(rows, args.data, args.level)
-    judge = None
-    if args.judge_api_base:
-        if not args.judge_model:
-            raise ValueError("--judge_api_base needs --judge_model")
-        judge = bamboogle.LLMJudge(args.judge_api_base, args.judge_model, args.judge_api_key_env)
-    return bamboogle.score_predictions(rows, bamboogle.load_bamboogle(args.data), judge)
+        return apibank.score_predictions(rows, args.data, args.level, args.protocol)
+    judge = bamboogle.build_judge(args.protocol, args.judge_api_base, args.judge_model, args.judge_api_key_env)
+    return bamboogle.score_predictions(rows, bamboogle.load_bamboogle(args.data), judge, args.protocol)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report = score(args)
     except (EvalDataError, ValueError, bfcl.BfclUnavailableError) as err:
-        parser.error(str(err))
+        print(f"{parser.prog}: error: {err}", file=sys.stderr)  # one line, no traceback: a usage or data mistake
+        return 2
     if args.items_out:
         write_jsonl(args.items_out, report.items)
     print(report.table)

@@ -37,18 +37,39 @@ def read_text(source: str | Path, timeout: float = 60.0) -> str:
     return path.read_text(encoding="utf-8")
 
 
+class EndpointError(RuntimeError):
+    """An HTTP endpoint (model server, judge) failed or answered something unusable; the message names the URL."""
+
+
+def redact(text: str, *secrets: str | None) -> str:
+    """``text`` with every non-empty secret replaced by ``***`` (a server may echo a key back in its error body)."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
 def post_json(url: str, payload: dict[str, Any], api_key: str | None = None, timeout: float = 600.0) -> Any:
-    """POST a JSON body and decode the JSON answer (OpenAI-compatible endpoints, judges); plain urllib, no SDK."""
+    """POST a JSON body and decode the JSON answer (OpenAI-compatible endpoints, judges); plain urllib, no SDK.
+
+    Errors name the URL and the server's message, never the key (it is redacted if the server echoes it).
+    """
     headers = {"Content-Type": "application/json"}
     if api_key:
         headers["Authorization"] = f"Bearer {api_key}"
     request = urllib.request.Request(url, data=json.dumps(payload).encode("utf-8"), headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - user-configured endpoint
-            return json.loads(response.read().decode("utf-8"))
+            body = response.read().decode("utf-8")
     except urllib.error.HTTPError as err:
         detail = err.read().decode("utf-8", "replace")[:500]
-        raise RuntimeError(f"{url}: HTTP {err.code}: {detail}") from None
+        raise EndpointError(redact(f"{url}: HTTP {err.code}: {detail}", api_key)) from None
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
+        raise EndpointError(redact(f"{url}: {err}", api_key)) from None
+    try:
+        return json.loads(body)
+    except json.JSONDecodeError:
+        raise EndpointError(redact(f"{url}: the reply is not JSON: {body[:300]}", api_key)) from None
 
 
 def load_json(source: str | Path) -> Any:

@@ -1,28 +1,55 @@
 """Generate, save and score: the body of ``recipes/evaluate.py``.
 
-For each benchmark the runner renders the items with the ToolRL system prompt, generates with
-the chosen backend, writes the raw outputs as JSON lines (the same files ``python -m
-toolrl_trl.eval score`` reads), scores them and writes ``scores.json`` next to them.
+For each benchmark the runner renders the items as the chosen protocol does, generates with the
+chosen backend (each benchmark with its own :class:`~toolrl_trl.eval.generation.Decoding`),
+writes the raw outputs as JSON lines (the same files ``python -m toolrl_trl.eval score``
+reads), scores them, writes ``scores.json`` next to them and the paper's table
+(``results.json`` / ``results.md``) above them.
+
+``--protocol paper`` (default) is what the paper's released scripts ran; ``project`` is this
+project's own variant of each benchmark (see ``docs/evaluation.md`` for every difference).
+``--benchmarks all`` (default) runs every benchmark that can run as configured and skips the
+others with one log line saying how to enable them; a benchmark named explicitly must run.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from toolrl_trl.eval import apibank, bamboogle, bfcl
-from toolrl_trl.eval.common import ScoreReport, write_jsonl
-from toolrl_trl.eval.generation import Backend, GenerationConfig, build_backend
-from toolrl_trl.eval.search import SEARCH_BACKENDS, build_search
+from toolrl_trl.eval.common import ScoreReport, is_url, write_jsonl
+from toolrl_trl.eval.generation import (
+    DEFAULT_MAX_NEW_TOKENS,
+    Backend,
+    Decoding,
+    GenerationConfig,
+    TokenBudget,
+    accepts_decoding,
+    build_backend,
+)
+from toolrl_trl.eval.search import SEARCH_BACKENDS, SearchTool, build_search
+from toolrl_trl.eval.table import PaperTable
 
 logger = logging.getLogger(__name__)
 
 BENCHMARKS = ("bfcl", "apibank", "bamboogle")
+PROTOCOLS = ("paper", "project")
 Generate = Callable[[list[list[dict[str, str]]]], list[str]]
+
+#: The paper's sampling temperatures (BFCL: its OSS handler's; API-Bank and Bamboogle: their generate.py).
+PAPER_TEMPERATURES = {"bfcl": 0.001, "apibank": 1e-4, "bamboogle": 0.001}
+#: The paper's token budgets: BFCL's OSS handler, and vLLM's max_tokens 4096 inside max_model_len 4096.
+PAPER_BUDGETS = {
+    "bfcl": TokenBudget(cap=4096, model_context=True, margin=2, overflow=1000),
+    "apibank": TokenBudget(cap=4096, context=4096),
+    "bamboogle": TokenBudget(cap=4096, context=4096),
+}
 
 
 @dataclass
@@ -30,8 +57,19 @@ class EvalConfig:
     """What to evaluate and where the results go (``recipes/evaluate.py`` parses these flags)."""
 
     benchmarks: str = field(
-        default="bfcl,apibank,bamboogle",
-        metadata={"help": f"Comma-separated benchmarks among {', '.join(BENCHMARKS)}."},
+        default="all",
+        metadata={
+            "help": f"Comma-separated benchmarks among {', '.join(BENCHMARKS)}, or all: every benchmark that can run "
+            "as configured (the others are skipped, saying how to enable them)."
+        },
+    )
+    protocol: str = field(
+        default="paper",
+        metadata={
+            "help": "paper: the paper's released evaluation scripts (prompts, parsing, loops, budgets); project: "
+            "this project's variant (training-data prompt, strict calls, its own Bamboogle loop). See "
+            "docs/evaluation.md."
+        },
     )
     limit: int | None = field(
         default=None,
@@ -39,6 +77,21 @@ class EvalConfig:
     )
     results_dir: str = field(
         default="", metadata={"help": "Where outputs and scores go (default: outputs/eval/<model directory name>)."}
+    )
+    seeds: int = field(
+        default=1,
+        metadata={
+            "help": "Repeat the evaluation with N sampling seeds (needs a temperature > 0 or --paper_temperatures) "
+            "and report each column's mean and spread."
+        },
+    )
+    seed: int = field(default=0, metadata={"help": "The first sampling seed (--seeds N uses seed .. seed+N-1)."})
+    paper_temperatures: bool = field(
+        default=False,
+        metadata={
+            "help": "Sample at the paper's temperatures (BFCL 0.001, API-Bank 1e-4, Bamboogle 0.001) instead of "
+            "greedy decoding (which they approximate)."
+        },
     )
     bfcl_categories: str = field(
         default="all",
@@ -48,6 +101,13 @@ class EvalConfig:
     )
     bfcl_max_steps: int = field(
         default=bfcl.DEFAULT_MAX_STEPS, metadata={"help": "BFCL multi-turn: model calls per turn before a force-quit."}
+    )
+    bfcl_multi_turn_instruction: bool = field(
+        default=False,
+        metadata={
+            "help": "paper protocol: give multi-turn entries the handler's multi-turn instruction (the released path "
+            "never did: BFCL calls the prompt builder without turn_type). The project protocol always does."
+        },
     )
     apibank_data: str = field(
         default="",
@@ -72,67 +132,151 @@ class EvalConfig:
     search_api_key_env: str = field(
         default="SERPER_API_KEY", metadata={"help": "serper search: env var with the key."}
     )
-    search_top_k: int = field(default=bamboogle.DEFAULT_TOP_K, metadata={"help": "Search results shown per call."})
-    max_search_rounds: int = field(
-        default=bamboogle.DEFAULT_MAX_ROUNDS,
-        metadata={"help": "Bamboogle: model calls per question (the last must answer)."},
+    search_retry_wait: float = field(
+        default=5.0, metadata={"help": "serper search, paper protocol: seconds between re-asks of an empty answer."}
+    )
+    search_top_k: int | None = field(
+        default=None,
+        metadata={"help": "Search results shown per call (default: paper 5, project 3)."},
+    )
+    max_search_rounds: int | None = field(
+        default=None,
+        metadata={"help": "Bamboogle: model calls per question, the last must answer (default: paper 4, project 5)."},
     )
     judge_api_base: str | None = field(
-        default=None, metadata={"help": "Bamboogle LLM judge: OpenAI-compatible base URL (unset: exact match only)."}
+        default=None,
+        metadata={"help": "Bamboogle LLM judge: OpenAI-compatible base URL (unset: exact match is reported)."},
     )
-    judge_model: str | None = field(default=None, metadata={"help": "Bamboogle LLM judge: model name."})
+    judge_model: str | None = field(
+        default=None, metadata={"help": "Bamboogle LLM judge: model name (paper protocol default: gpt-4o)."}
+    )
     judge_api_key_env: str = field(
         default="OPENAI_API_KEY", metadata={"help": "Bamboogle LLM judge: env var with the key."}
     )
+    judge_retry_wait: float = field(
+        default=20.0, metadata={"help": "Bamboogle paper judge: seconds between its 4 tries (the paper's 20)."}
+    )
 
 
-def parse_benchmarks(spec: str) -> list[str]:
+def parse_benchmarks(spec: str) -> tuple[list[str], bool]:
+    """The benchmarks asked for and whether they were named explicitly (``all`` is not)."""
     names = [s.strip() for s in spec.split(",") if s.strip()]
+    if names == ["all"]:
+        return list(BENCHMARKS), False
     for name in names:
         if name not in BENCHMARKS:
-            raise ValueError(f"unknown benchmark {name!r}; valid: {', '.join(BENCHMARKS)}")
+            raise ValueError(f"unknown benchmark {name!r} in --benchmarks; valid: {', '.join(BENCHMARKS)} (or all)")
     if not names:
-        raise ValueError(f"no benchmark given; valid: {', '.join(BENCHMARKS)}")
-    return names
+        raise ValueError(f"no benchmark given in --benchmarks; valid: {', '.join(BENCHMARKS)} (or all)")
+    return [b for b in BENCHMARKS if b in names], True
 
 
 def parse_levels(spec: str) -> list[int]:
     try:
         levels = [int(s) for s in spec.split(",") if s.strip()]
     except ValueError:
-        raise ValueError(f"API-Bank levels must be integers among {apibank.LEVELS}, got {spec!r}") from None
+        raise ValueError(f"--apibank_levels must be integers among {apibank.LEVELS}, got {spec!r}") from None
     for level in levels:
         apibank.level_source(".", level)  # validates the level
     return levels
 
 
-def _judge(config: EvalConfig) -> bamboogle.LLMJudge | None:
-    if not config.judge_api_base:
+def _judge(config: EvalConfig) -> bamboogle.Judge | None:
+    return bamboogle.build_judge(
+        config.protocol, config.judge_api_base, config.judge_model, config.judge_api_key_env, config.judge_retry_wait
+    )
+
+
+def _missing_apibank(config: EvalConfig) -> str | None:
+    if not config.apibank_data:
+        return "it needs --apibank_data DIR (the paper's level-{1,2,3}-api_processed.json; make eval EVAL_DATA=DIR)"
+    if is_url(config.apibank_data):
         return None
-    if not config.judge_model:
-        raise ValueError("--judge_api_base needs --judge_model")
-    return bamboogle.LLMJudge(config.judge_api_base, config.judge_model, config.judge_api_key_env)
+    for level in parse_levels(config.apibank_levels):
+        source = apibank.level_source(config.apibank_data, level)
+        if not Path(source).is_file():
+            return f"{source} does not exist (set --apibank_data to the folder of the paper's level files)"
+    return None
 
 
-def check_inputs(config: EvalConfig) -> list[str]:
-    """Fail before loading a model when a benchmark's data or tool is missing."""
-    benchmarks = parse_benchmarks(config.benchmarks)
-    if "bfcl" in benchmarks:
-        bfcl.resolve_categories(config.bfcl_categories)
-        bfcl.load_bfcl()
-    if "apibank" in benchmarks:
-        if not config.apibank_data:
-            raise ValueError("API-Bank needs --apibank_data (directory or URL prefix of the level files)")
-        parse_levels(config.apibank_levels)
-    if "bamboogle" in benchmarks:
-        if not config.bamboogle_data:
-            raise ValueError("Bamboogle needs --bamboogle_data (path or URL of bamboogle.json)")
-        if config.search_backend not in SEARCH_BACKENDS:
-            raise ValueError(f"unknown search backend {config.search_backend!r}; valid: {', '.join(SEARCH_BACKENDS)}")
-        if config.search_backend == "bm25" and not config.search_corpus:
-            raise ValueError("the bm25 search tool needs --search_corpus")
+def _missing_bamboogle(config: EvalConfig) -> str | None:
+    if config.search_backend not in SEARCH_BACKENDS:
+        raise ValueError(f"unknown --search_backend {config.search_backend!r}; valid: {', '.join(SEARCH_BACKENDS)}")
+    if not config.bamboogle_data:
+        return "it needs --bamboogle_data FILE (the paper's bamboogle.json)"
+    if not is_url(config.bamboogle_data) and not Path(config.bamboogle_data).is_file():
+        return f"{config.bamboogle_data} does not exist (set --bamboogle_data to the paper's bamboogle.json)"
+    enable = (
+        "give it a search tool: --search_corpus FILE (offline BM25; make eval SEARCH_CORPUS=FILE) or "
+        f"--search_backend serper with ${config.search_api_key_env} set"
+    )
+    if config.search_backend == "bm25" and not config.search_corpus:
+        return f"the bm25 search tool needs --search_corpus; {enable}"
+    if config.search_backend == "serper" and not os.environ.get(config.search_api_key_env):
+        return f"the serper search tool needs an API key in ${config.search_api_key_env}; {enable}"
+    return None
+
+
+def sampling_temperature(config: EvalConfig, generation: GenerationConfig, benchmark: str) -> float:
+    return PAPER_TEMPERATURES[benchmark] if config.paper_temperatures else generation.generation_temperature
+
+
+def decoding_for(config: EvalConfig, generation: GenerationConfig, benchmark: str, seed: int | None) -> Decoding:
+    """A benchmark's decoding: a fixed ``--max_new_tokens`` if given, else the protocol's budget; the temperature."""
+    if generation.max_new_tokens is not None:
+        budget = TokenBudget(cap=generation.max_new_tokens)
+    elif config.protocol == "paper":
+        budget = PAPER_BUDGETS[benchmark]
+    else:
+        budget = TokenBudget(cap=DEFAULT_MAX_NEW_TOKENS)
+    temperature = sampling_temperature(config, generation, benchmark)
+    return Decoding(budget, temperature, seed if temperature > 0 else None)
+
+
+def check_inputs(config: EvalConfig, generation: GenerationConfig | None = None) -> tuple[list[str], dict[str, str]]:
+    """Fail before loading a model when a named benchmark cannot run; returns (to run, skipped with reasons)."""
+    if config.protocol not in PROTOCOLS:
+        raise ValueError(f"unknown --protocol {config.protocol!r}; valid: {', '.join(PROTOCOLS)}")
+    if config.seeds < 1:
+        raise ValueError(f"--seeds must be at least 1, got {config.seeds}")
+    if generation is not None:
+        if config.paper_temperatures and generation.generation_temperature > 0:
+            raise ValueError("--paper_temperatures and --generation_temperature both set a temperature: keep one")
+        if generation.max_new_tokens is not None and generation.max_new_tokens < 1:
+            raise ValueError(f"--max_new_tokens must be at least 1, got {generation.max_new_tokens}")
+        if config.seeds > 1 and not (config.paper_temperatures or generation.generation_temperature > 0):
+            raise ValueError(
+                "--seeds N > 1 needs sampled decoding: set --generation_temperature T > 0 (or --paper_temperatures "
+                "true); greedy decoding gives the same outputs for every seed"
+            )
+    requested, explicit = parse_benchmarks(config.benchmarks)
+    checks: dict[str, Callable[[], str | None]] = {
+        "bfcl": lambda: None if bfcl.is_available() else _bfcl_missing(),
+        "apibank": lambda: _missing_apibank(config),
+        "bamboogle": lambda: _missing_bamboogle(config),
+    }
+    run, skipped = [], {}
+    for name in requested:
+        if name == "bfcl":
+            bfcl.resolve_categories(config.bfcl_categories)
+        if name == "apibank":
+            parse_levels(config.apibank_levels)
+        reason = checks[name]()
+        if reason is None:
+            run.append(name)
+        elif explicit:
+            raise ValueError(f"{name} cannot run: {reason}")
+        else:
+            skipped[name] = reason
+    if "bamboogle" in run:
         _judge(config)
-    return benchmarks
+    if not run:
+        raise ValueError(f"no benchmark can run as configured: {'; '.join(f'{k}: {v}' for k, v in skipped.items())}")
+    return run, skipped
+
+
+def _bfcl_missing() -> str:
+    return f'bfcl-eval is not installed: pip install --no-deps "bfcl-eval=={bfcl.BFCL_EVAL_VERSION}" (make install)'
 
 
 def _head(items: list[Any], limit: int | None) -> list[Any]:
@@ -141,17 +285,20 @@ def _head(items: list[Any], limit: int | None) -> list[Any]:
 
 def run_bfcl(config: EvalConfig, generate: Generate, out: Path) -> ScoreReport:
     predictions = []
+    instruction = True if config.bfcl_multi_turn_instruction else None
     for category in bfcl.resolve_categories(config.bfcl_categories):
         entries = _head(bfcl.load_entries(category, for_generation=True), config.limit)
         logger.info("BFCL %s: %d items", category, len(entries))
         if category in bfcl.MULTI_TURN:
-            outputs: list[Any] = bfcl.run_multi_turn(entries, generate, config.bfcl_max_steps)
+            outputs: list[Any] = bfcl.run_multi_turn(
+                entries, generate, config.bfcl_max_steps, config.protocol, instruction
+            )
         else:
-            outputs = generate([bfcl.single_turn_messages(e) for e in entries])
+            outputs = generate([bfcl.single_turn_messages(e, config.protocol) for e in entries])
         rows = [{"id": e["id"], "output": o} for e, o in zip(entries, outputs, strict=True)]
         write_jsonl(out / "bfcl" / f"{category}.jsonl", rows)
         predictions.extend(rows)
-    return bfcl.score_predictions(predictions)
+    return bfcl.score_predictions(predictions, protocol=config.protocol)
 
 
 def run_apibank(config: EvalConfig, generate: Generate, out: Path) -> ScoreReport:
@@ -163,28 +310,58 @@ def run_apibank(config: EvalConfig, generate: Generate, out: Path) -> ScoreRepor
         outputs = generate([i["messages"] for i in chosen])
         rows = [{"id": i["id"], "output": o} for i, o in zip(chosen, outputs, strict=True)]
         write_jsonl(out / "apibank" / f"level-{level}.jsonl", rows)
-        results.append(apibank.score_level(rows, items, level))
+        results.append(apibank.score_level(rows, items, level, config.protocol))
     return apibank.combine(results)
 
 
-def run_bamboogle(config: EvalConfig, generate: Generate, out: Path) -> ScoreReport:
-    items = _head(bamboogle.load_bamboogle(config.bamboogle_data), config.limit)
-    search = build_search(
+def _search_tool(config: EvalConfig) -> SearchTool:
+    return build_search(
         config.search_backend,
         corpus=config.search_corpus,
         endpoint=config.search_endpoint,
         api_key_env=config.search_api_key_env,
+        retry_wait=config.search_retry_wait,
     )
-    logger.info("Bamboogle: %d questions, %s search", len(items), config.search_backend)
-    episodes = bamboogle.run_episodes(
-        [i["question"] for i in items], generate, search, config.max_search_rounds, config.search_top_k
-    )
-    rows = [
-        {"id": i["id"], "output": e.output, "tool_calls": e.tool_calls, "transcript": e.transcript}
-        for i, e in zip(items, episodes, strict=True)
-    ]
+
+
+def run_bamboogle(config: EvalConfig, generate: Generate, out: Path) -> ScoreReport:
+    items = _head(bamboogle.load_bamboogle(config.bamboogle_data), config.limit)
+    search = _search_tool(config)
+    questions = [i["question"] for i in items]
+    logger.info("Bamboogle: %d questions, %s search, protocol %s", len(items), config.search_backend, config.protocol)
+    if config.protocol == "paper":
+        rounds = config.max_search_rounds or bamboogle.PAPER_MAX_ROUNDS
+        top_k = config.search_top_k or bamboogle.PAPER_TOP_K
+        episodes = bamboogle.run_paper_episodes(questions, generate, search, rounds, top_k)
+        rows = [
+            {
+                "id": i["id"],
+                "output": e.output,
+                "answer": e.answer,
+                "tool_calls": e.searches,
+                "rounds": e.rounds,
+                "history": e.history,
+                "transcript": e.transcript,
+            }
+            for i, e in zip(items, episodes, strict=True)
+        ]
+    else:
+        rounds = config.max_search_rounds or bamboogle.DEFAULT_MAX_ROUNDS
+        top_k = config.search_top_k or bamboogle.DEFAULT_TOP_K
+        project_episodes = bamboogle.run_episodes(questions, generate, search, rounds, top_k)
+        rows = [
+            {"id": i["id"], "output": e.output, "tool_calls": e.tool_calls, "transcript": e.transcript}
+            for i, e in zip(items, project_episodes, strict=True)
+        ]
     write_jsonl(out / "bamboogle" / "predictions.jsonl", rows)
-    return bamboogle.score_predictions(rows, bamboogle.load_bamboogle(config.bamboogle_data), _judge(config))
+    judge = _judge(config)
+    if judge is None:
+        logger.warning(
+            "Bamboogle: no --judge_api_base, so exact match is reported; the paper's metric is an LLM judge's "
+            "verdict (set --judge_api_base URL [--judge_model gpt-4o])"
+        )
+    data = bamboogle.load_bamboogle(config.bamboogle_data)
+    return bamboogle.score_predictions(rows, data, judge, config.protocol)
 
 
 RUNNERS: dict[str, Callable[[EvalConfig, Generate, Path], ScoreReport]] = {
@@ -199,20 +376,93 @@ def default_results_dir(model: str) -> Path:
     return Path("outputs") / "eval" / name
 
 
+@dataclass
+class EvaluationResult:
+    """What :func:`run_evaluation` produced: per-seed reports, the skipped benchmarks and the paper's table."""
+
+    runs: list[dict[str, ScoreReport]]
+    skipped: dict[str, str]
+    table: PaperTable
+    results_dir: Path
+
+    @property
+    def reports(self) -> dict[str, ScoreReport]:
+        """The (first seed's) reports by benchmark."""
+        return self.runs[0]
+
+
+def _bind(backend: Backend, decoding: Decoding) -> Generate:
+    if accepts_decoding(backend):
+        return lambda conversations: backend.generate(conversations, decoding)
+    logger.warning("the backend's generate() takes no decoding: its own budget and temperature are used")
+    return backend.generate
+
+
+def _seeds(config: EvalConfig, generation: GenerationConfig, benchmarks: list[str]) -> list[int | None]:
+    sampled = any(sampling_temperature(config, generation, b) > 0 for b in benchmarks)
+    if not sampled:
+        return [None]
+    return [config.seed + i for i in range(config.seeds)]
+
+
+def _notes(config: EvalConfig, benchmarks: list[str]) -> list[str]:
+    notes = []
+    if "bfcl" in benchmarks:
+        notes.append(f"* {bfcl.OVERALL_NOTE}; Non-live Exec cannot be computed (retired from BFCL).")
+    if "bamboogle" in benchmarks:
+        metric = "the LLM judge's verdict" if config.judge_api_base else "exact match (no judge configured)"
+        notes.append(f"Bamboogle Acc is {metric}; the paper's metric is its GPT-4o judge.")
+    if config.limit is not None:
+        notes.append(f"Only the first {config.limit} items of each BFCL category / API-Bank level / Bamboogle.")
+    return notes
+
+
 def run_evaluation(
     config: EvalConfig, generation: GenerationConfig, backend: Backend | None = None
-) -> dict[str, ScoreReport]:
-    """Run the benchmarks; writes ``<results_dir>/<benchmark>/*.jsonl``, ``<benchmark>_items.jsonl``, ``scores.json``."""
-    benchmarks = check_inputs(config)
+) -> EvaluationResult:
+    """Run the benchmarks (per seed); writes outputs, ``<benchmark>_items.jsonl``, ``scores.json``, ``results.*``.
+
+    One seed (or greedy decoding): everything in ``results_dir``. Several: each seed's outputs and
+    scores in ``results_dir/seed-<s>/``, the table over all seeds in ``results_dir``.
+    """
+    benchmarks, skipped = check_inputs(config, generation)
+    for name, reason in skipped.items():
+        logger.warning("%s skipped: %s", name, reason)
     out = Path(config.results_dir) if config.results_dir else default_results_dir(generation.model)
     backend = backend if backend is not None else build_backend(generation)
-    reports = {}
-    for name in benchmarks:
-        report = RUNNERS[name](config, backend.generate, out)
-        write_jsonl(out / f"{name}_items.jsonl", report.items)  # beside, not inside, the outputs folder
-        reports[name] = report
-        logger.info("%s: accuracy %s over %d items", name, report.summary["accuracy"], report.summary["n"])
-    scores = {"model": generation.model, "backend": generation.backend, **{k: r.summary for k, r in reports.items()}}
-    (out / "scores.json").write_text(json.dumps(scores, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    seeds = _seeds(config, generation, benchmarks)
+    runs = []
+    for seed in seeds:
+        folder = out if len(seeds) == 1 else out / f"seed-{seed}"
+        reports = {}
+        for name in benchmarks:
+            decoding = decoding_for(config, generation, name, seed)
+            logger.info("%s: protocol %s, %s", name, config.protocol, decoding.describe())
+            report = RUNNERS[name](config, _bind(backend, decoding), folder)
+            report.summary["decoding"] = decoding.describe()
+            write_jsonl(folder / f"{name}_items.jsonl", report.items)  # beside, not inside, the outputs folder
+            reports[name] = report
+            logger.info("%s: accuracy %s over %d items", name, report.summary["accuracy"], report.summary["n"])
+        scores = {
+            "model": generation.model,
+            "backend": generation.backend,
+            "protocol": config.protocol,
+            "seed": seed,
+            **{k: r.summary for k, r in reports.items()},
+        }
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "scores.json").write_text(json.dumps(scores, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        runs.append(reports)
+    header = {
+        "model": generation.model,
+        "backend": generation.backend,
+        "protocol": config.protocol,
+        "bfcl_eval_version": bfcl.BFCL_EVAL_VERSION,
+        "decoding": {name: decoding_for(config, generation, name, None).describe() for name in benchmarks},
+        "seeds": [s for s in seeds if s is not None],
+        "limit": config.limit,
+    }
+    table = PaperTable.build(runs, header, {**skipped}, _notes(config, benchmarks))
+    table.write(out)
     logger.info("results written to %s", out)
-    return reports
+    return EvaluationResult(runs, skipped, table, out)
