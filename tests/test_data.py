@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from datasets import Dataset
+from helpers import SHARED_DATA  # noqa: E402
 
 from toolrl_trl import grammar
 from toolrl_trl.data import (
@@ -19,7 +20,7 @@ from toolrl_trl.data import (
     synthetic_tasks,
 )
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "toolrl"
+SHARED = SHARED_DATA
 SFT_JSON = SHARED / "rlla_sft.json"
 RL_PARQUET = SHARED / "rlla_4k_test.parquet"
 needs_shared = pytest.mark.skipif(

@@ -120,3 +120,27 @@ def test_module_entry_point_runs(tmp_path):
         check=True,
     )
     assert "xlam" in result.stdout and load_from_disk(str(tmp_path / "o"))["train"].num_rows == 2
+
+
+def test_prepare_left_truncated_rows_with_an_empty_test_split_and_inspect_them(tmp_path, tiny_model_dir, capsys):
+    out = tmp_path / "rows"
+    argv = ["prepare", "--source", "synthetic", "--out", str(out), "--synthetic_train_size", "6"]
+    argv += ["--synthetic_test_size", "0", "--tokenizer", str(tiny_model_dir), "--max_prompt_length", "64"]
+    assert main([*argv, "--prompt_truncation", "left"]) == 0
+    printed = capsys.readouterr().out
+    saved = load_from_disk(str(out))  # the empty test split loads back
+    assert len(saved["test"]) == 0 and set(saved["test"].column_names) == set(saved["train"].column_names)
+    assert saved["train"].column_names == ["prompt", "ground_truth", "prompt_messages"]
+    assert all(isinstance(prompt, str) for prompt in saved["train"]["prompt"])
+    train_line = next(
+        line for line in printed.splitlines() if line.strip().startswith("synthetic") and "train" in line
+    )
+    assert train_line.split()[-2:] == ["6", "6"], "6 rows truncated (the 64-token limit is below every prompt), 6 kept"
+    inspect = ["inspect", "--source", str(out), "--num_rows", "1", "--max_chars", "100000"]
+    assert main(inspect) == 0
+    shown = capsys.readouterr().out  # read back from prompt_messages: the messages
+    assert saved["train"][0]["prompt_messages"][1]["content"] in shown and "--- [user]" in shown
+    tokenized = ["--tokenizer", str(tiny_model_dir), "--max_prompt_length", "64", "--prompt_truncation", "left"]
+    assert main([*inspect, *tokenized]) == 0
+    shown = capsys.readouterr().out
+    assert "[prompt text, chat template applied]" in shown and saved["train"][0]["prompt"] in shown

@@ -1,8 +1,9 @@
 """CLI: ``python -m toolrl_trl.data prepare|inspect``.
 
-``prepare`` validates a source, drops over-long prompts (with ``--tokenizer``), splits it, saves
-the rows with ``datasets`` (``load_from_disk`` reads them back, and ``--data_source DIR`` trains
-on them) and prints a stats table. ``inspect`` prints a few rows of any source or saved folder.
+``prepare`` validates a source, drops or left-truncates over-long prompts (with ``--tokenizer``),
+splits it (``--split_method paper`` for the paper's partition), saves the rows with ``datasets``
+(``load_from_disk`` reads them back, and ``--data_source DIR`` trains on them) and prints a stats
+table. ``inspect`` prints a few rows of any source or saved folder.
 Every :class:`DataConfig` field is also a flag (``--test_size 0``, ``--skip_invalid_rows true``...).
 """
 
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from transformers import HfArgumentParser
 
 from toolrl_trl.data.config import DataConfig
-from toolrl_trl.data.pipeline import format_report, output_of, prepare_datasets
+from toolrl_trl.data.pipeline import format_report, output_of, prepare_datasets, save_datasets
 
 COMMANDS = ("prepare", "inspect")
 
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("prepare needs --out DIR")
     prepared = prepare_datasets(config, cli.kind, tokenizer)
     if command == "prepare":
-        prepared.datasets.save_to_disk(cli.out)
+        save_datasets(prepared.datasets, cli.out)
         print(format_report(prepared))
         print(f"\nsaved {cli.kind} rows to {cli.out} (datasets.load_from_disk reads them back)")
         return 0
@@ -75,8 +76,11 @@ def main(argv: list[str] | None = None) -> int:
         for index in range(min(cli.num_rows, len(dataset))):
             row = dataset[index]
             print(f"===== {name} row {index} =====")
-            for message in row["prompt"]:
-                print(f"--- [{message['role']}]\n{_clip(message['content'], cli.max_chars)}")
+            if isinstance(row["prompt"], str):  # prompt_truncation=left: the templated text the trainer tokenizes
+                print(f"--- [prompt text, chat template applied]\n{_clip(row['prompt'], cli.max_chars)}")
+            else:
+                for message in row["prompt"]:
+                    print(f"--- [{message['role']}]\n{_clip(message['content'], cli.max_chars)}")
             print(
                 f"--- [assistant: {'ground_truth' if cli.kind == 'rl' else 'completion'}]\n{_clip(output_of(row), cli.max_chars)}"
             )

@@ -6,6 +6,11 @@ from dataclasses import dataclass, field
 
 from toolrl_trl import synthetic
 
+#: What ``prompt_truncation`` may say.
+PROMPT_TRUNCATIONS = ("drop", "left")
+#: What ``split_method`` may say.
+SPLIT_METHODS = ("random", "paper")
+
 
 @dataclass
 class DataConfig:
@@ -33,8 +38,20 @@ class DataConfig:
     max_prompt_length: int | None = field(
         default=2048,
         metadata={
-            "help": "Drop rows whose chat-templated prompt (with the generation prompt) is longer than this many "
-            "tokens; the count is logged. Needs a tokenizer. TRL no longer truncates prompts. None disables."
+            "help": "Longest chat-templated prompt (with the generation prompt), in tokens; prompt_truncation says what "
+            "happens to longer ones. Needs a tokenizer (the training entry points pass the model's). TRL itself no "
+            "longer truncates prompts. None disables."
+        },
+    )
+    prompt_truncation: str = field(
+        default="drop",
+        metadata={
+            "help": "What happens to a prompt longer than max_prompt_length: 'drop' the row (counted and logged), or "
+            "'left': keep its last max_prompt_length tokens, as the paper's code did (verl truncation='left'), so the "
+            "user turn and the generation prompt survive and the start of the system prompt goes (counted and "
+            "logged). With 'left' and a tokenizer, RL rows carry the prompt as chat-templated text (what GRPOTrainer "
+            "tokenizes as it is) and the messages in a 'prompt_messages' column. SFT rows are never cut: with 'left' "
+            "they are kept whole (counted and logged) and SFTConfig.max_length bounds them."
         },
     )
     skip_invalid_rows: bool = field(
@@ -49,6 +66,18 @@ class DataConfig:
         metadata={
             "help": "Share of rows held out as the test split when the source has none (the paper used 2%). 0 gives an "
             "empty test split."
+        },
+    )
+    split_method: str = field(
+        default="random",
+        metadata={
+            "help": "How the test split is cut when the source has none. 'random': datasets' train_test_split seeded "
+            "by dataset_seed, after validation and the length filter. 'paper': the paper's dataset/rlla_4k_raw/rlla.py "
+            "partition: the raw rows in file order shuffled by numpy's legacy np.random.seed(31415) + "
+            "np.random.shuffle, the last int(n * test_size) held out (n counts every raw row); validation and the "
+            "length filter then run inside each part, so a dropped row moves no other row across the split "
+            "(dataset_seed is not used). 'paper' refuses sources too small to hold out a row (under 50 rows at "
+            "test_size 0.02)."
         },
     )
     dataset_seed: int = field(
@@ -92,6 +121,9 @@ class DataConfig:
             raise ValueError("data_source must name a path, URL, hub id or 'synthetic'")
         if not 0 <= self.test_size < 1:
             raise ValueError(f"test_size must be in [0, 1), got {self.test_size}")
+        for name, valid in (("prompt_truncation", PROMPT_TRUNCATIONS), ("split_method", SPLIT_METHODS)):
+            if getattr(self, name) not in valid:
+                raise ValueError(f"{name} must be one of {list(valid)}, got {getattr(self, name)!r}")
         if self.max_prompt_length is not None and self.max_prompt_length <= 0:
             raise ValueError(f"max_prompt_length must be positive or None, got {self.max_prompt_length}")
         for name in ("max_train_samples", "max_test_samples"):

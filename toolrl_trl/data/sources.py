@@ -86,9 +86,20 @@ def _json_field(row: Mapping[str, Any], name: str) -> Any:
 
 
 def convert_trl_rows(row: Mapping[str, Any]) -> tuple[Any, Any]:
-    """Rows this module writes: ``prompt`` plus ``ground_truth`` (RL) or a one-message assistant ``completion`` (SFT)."""
+    """Rows this module writes: ``prompt`` plus ``ground_truth`` (RL) or a one-message assistant ``completion`` (SFT).
+
+    Left-truncated RL rows hold the templated text in ``prompt`` and the messages in ``prompt_messages``: the
+    messages are read, so loading such a folder again templates (and truncates) them afresh.
+    """
+    prompt = row.get("prompt_messages") if row.get("prompt_messages") is not None else row.get("prompt")
+    if isinstance(prompt, str):
+        raise RowError(
+            "prompt",
+            "prompt is a text, not [system, user] messages, and the row has no 'prompt_messages' column to read the "
+            "messages from",
+        )
     if row.get("ground_truth") is not None:
-        return row.get("prompt"), row["ground_truth"]
+        return prompt, row["ground_truth"]
     completion = row.get("completion")
     if not isinstance(completion, list) or len(completion) != 1 or not isinstance(completion[0], Mapping):
         raise RowError("source_row", "completion must be a list holding one assistant message")
@@ -96,7 +107,7 @@ def convert_trl_rows(row: Mapping[str, Any]) -> tuple[Any, Any]:
         raise RowError(
             "source_row", f"completion message has role {completion[0].get('role')!r}, expected 'assistant'"
         )
-    return row.get("prompt"), completion[0].get("content")
+    return prompt, completion[0].get("content")
 
 
 def convert_toolrl_processed(row: Mapping[str, Any]) -> tuple[Any, Any]:
