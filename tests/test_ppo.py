@@ -5,14 +5,8 @@ import math
 import pytest
 import torch
 
-from toolrl_trl.ppo import (
-    PPOConfig,
-    clipped_value_loss,
-    compute_gae,
-    compute_token_rewards,
-    last_valid_index,
-    masked_whiten,
-)
+from toolrl_trl.kl_reward import compute_token_rewards, last_valid_index
+from toolrl_trl.ppo import PPOConfig, clipped_value_loss, compute_gae, masked_whiten
 
 # Three completions of up to 5 tokens: EOS at index 2 then right padding; truncated at max length (no EOS, every
 # position real); fully masked (e.g. dropped by mask_truncated_completions).
