@@ -28,11 +28,21 @@ $(PY):
 
 # Without CUDA, install a CPU torch first: an unpinned torch would pull a multi-GB CUDA build.
 # A local wheel cache (pip's find-links) wins; otherwise the PyTorch CPU index. With CUDA, pip's default torch is right.
+# With CUDA the `vllm` extra comes too (the GPU recipes generate with vLLM), resolved in the same pip call as trl and
+# torch: vllm 0.31.0 (the newest TRL 1.16 supports) pins torch==2.13.0 (= TORCH_VERSION) and transformers<5.18.
+# WITH_VLLM= (empty) skips it on a CUDA machine; WITH_VLLM=1 asks for it anywhere.
+VLLM_VERSION ?= 0.31.0
+WITH_VLLM ?= $(HAS_CUDA)
 $(STAMP): setup.cfg pyproject.toml | $(PY)
 ifneq ($(HAS_CUDA),1)
 	$(PIP) install -q "torch==$(TORCH_VERSION)+cpu" || $(PIP) install -q "torch==$(TORCH_VERSION)+cpu" --index-url $(TORCH_CPU_INDEX)
 endif
+ifeq ($(WITH_VLLM),1)
+	@echo "installing the vllm extra (vllm==$(VLLM_VERSION), torch==$(TORCH_VERSION)): the GPU recipes generate with vLLM"
+	$(PIP) install -q -e ".[dev,eval,vllm]" "torch==$(TORCH_VERSION)" "vllm==$(VLLM_VERSION)"
+else
 	$(PIP) install -q -e ".[dev,eval]"
+endif
 	$(PIP) install -q --no-deps "bfcl-eval==$(BFCL_EVAL_VERSION)"
 	@touch $(STAMP)
 
@@ -132,23 +142,38 @@ sft400-then-ppo: sft400-full-weights ## SFT400, (LoRA: merge), then PPO from it 
 	$(LAUNCH) recipes/ppo_cold_start.py --config $(RECIPES)/sft400_ppo.yaml --model_name_or_path $(SFT400_FULL) \
 		--output_dir $(RUN_DIR)/sft400_ppo$(LORA_SUFFIX) $(COMMON_FLAGS) $(ARGS) $(PPO_ARGS)
 
-# ---- Evaluation (recipes/evaluate.py) ------------------------------------------------------------------------
+# ---- Evaluation (recipes/evaluate.py; docs/evaluation.md) -----------------------------------------------------
 # make eval MODEL=outputs/Qwen2.5-3B-Instruct/grpo_cold_start   (MODEL=tiny, the default: the tiny CPU model)
-#   BENCHMARKS=bfcl,apibank,bamboogle  LIMIT=20 (items per BFCL category / API-Bank level / Bamboogle)
+#   BENCHMARKS=all (default: what can run; the rest is skipped with a line saying how to enable it) or a list
+#     (bfcl,apibank,bamboogle: each must run)   PROTOCOL=paper (the paper's scripts, default) | project
+#   LIMIT=20 (items per BFCL category / API-Bank level / Bamboogle)   BACKEND=hf|vllm|openai
 #   EVAL_DATA=../shared/data/toolrl (the paper's API-Bank and Bamboogle files: a directory or URL prefix)
-#   BACKEND=hf|vllm|openai  SEARCH=bm25|serper  SEARCH_CORPUS=wiki.jsonl (bm25)  ARGS="--flag value ..."
-BENCHMARKS ?= bfcl,apibank,bamboogle
+#   SEARCH=bm25|serper  SEARCH_CORPUS=wiki.jsonl (bm25)  JUDGE_API_BASE=URL JUDGE_MODEL=gpt-4o (key: OPENAI_API_KEY)
+#   SEEDS=5 with TEMPERATURE=0.7 or PAPER_TEMPERATURES=1 (mean and spread per column; greedy by default)
+#   EVAL_MAX_NEW_TOKENS=N (fixed; default: the protocol's budgets, 32 for the tiny model)  ARGS="--flag value ..."
+BENCHMARKS ?= all
+PROTOCOL ?= paper
 LIMIT ?=
 EVAL_DATA ?= ../shared/data/toolrl
 BACKEND ?= hf
 SEARCH ?= bm25
 SEARCH_CORPUS ?=
+JUDGE_API_BASE ?=
+JUDGE_MODEL ?=
+SEEDS ?=
+TEMPERATURE ?=
+PAPER_TEMPERATURES ?=
+EVAL_MAX_NEW_TOKENS ?= $(if $(IS_TINY),32)
 EVAL_MODEL := $(if $(IS_TINY),$(TINY_MODEL),$(MODEL))
 EVAL_DIR := $(OUT)/eval/$(notdir $(patsubst %/,%,$(EVAL_MODEL)))
 
 .PHONY: eval
-eval: $(MODEL_DEPS) | $(STAMP) ## the paper's tables for a checkpoint (MODEL=path BENCHMARKS= LIMIT= BACKEND= ARGS=)
+eval: $(MODEL_DEPS) | $(STAMP) ## the paper's table for a checkpoint (MODEL=path BENCHMARKS= PROTOCOL= LIMIT= SEEDS= ARGS=)
 	$(PY) recipes/evaluate.py --model $(EVAL_MODEL) --backend $(BACKEND) --benchmarks $(BENCHMARKS) \
-		--apibank_data $(EVAL_DATA) --bamboogle_data $(EVAL_DATA)/bamboogle.json --search_backend $(SEARCH) \
-		$(if $(SEARCH_CORPUS),--search_corpus $(SEARCH_CORPUS)) $(if $(LIMIT),--limit $(LIMIT)) \
-		--results_dir $(EVAL_DIR) $(ARGS)
+		--protocol $(PROTOCOL) --apibank_data $(EVAL_DATA) --bamboogle_data $(EVAL_DATA)/bamboogle.json \
+		--search_backend $(SEARCH) $(if $(SEARCH_CORPUS),--search_corpus $(SEARCH_CORPUS)) \
+		$(if $(JUDGE_API_BASE),--judge_api_base $(JUDGE_API_BASE)) $(if $(JUDGE_MODEL),--judge_model $(JUDGE_MODEL)) \
+		$(if $(LIMIT),--limit $(LIMIT)) $(if $(SEEDS),--seeds $(SEEDS)) \
+		$(if $(TEMPERATURE),--generation_temperature $(TEMPERATURE)) \
+		$(if $(filter 1 true,$(PAPER_TEMPERATURES)),--paper_temperatures true) \
+		$(if $(EVAL_MAX_NEW_TOKENS),--max_new_tokens $(EVAL_MAX_NEW_TOKENS)) --results_dir $(EVAL_DIR) $(ARGS)

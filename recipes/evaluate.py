@@ -4,6 +4,7 @@
         --apibank_data ../shared/data/toolrl --bamboogle_data ../shared/data/toolrl/bamboogle.json \\
         [--search_corpus wiki.jsonl | --search_backend serper] [--judge_api_base URL] [--backend vllm] [--limit 20]
 
+Without arguments it evaluates the tiny offline model (recipes/tiny/evaluate.yaml, built on first use).
 ``--protocol paper`` (default) runs the paper's released evaluation scripts; ``--benchmarks all``
 (default) runs what can run and skips the rest, saying how to enable it. Raw outputs (JSON lines),
 per-item verdicts, scores.json and the paper's table (results.json, results.md) go to
@@ -13,23 +14,26 @@ mistake prints one error line and exits with status 2. See docs/evaluation.md.
 """
 
 import json
-import logging
-import sys
+from pathlib import Path
 
-from trl import TrlParser
-
+from toolrl_trl.cli import UserError, ensure_tiny_model, run_guarded, with_default_recipe
+from toolrl_trl.configs import ToolRLParser, parse_args
 from toolrl_trl.eval import EvalConfig, GenerationConfig, run_evaluation
 from toolrl_trl.eval.common import EndpointError
 
+TINY_RECIPE = Path(__file__).parent / "tiny" / "evaluate.yaml"
 
-def main(eval_args: EvalConfig, generation_args: GenerationConfig) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+def main(argv: list[str]) -> None:
+    real_run = "python recipes/evaluate.py --model PATH, or make eval MODEL=PATH (docs/evaluation.md)"
+    recipe_argv = with_default_recipe(argv, TINY_RECIPE, real_run, chosen_by=("--config", "--model"))
+    eval_args, generation_args = parse_args(ToolRLParser((EvalConfig, GenerationConfig)), recipe_argv)
+    if recipe_argv != argv:  # the tiny recipe: its model is built on first use
+        ensure_tiny_model(generation_args.model, "qwen2")
     try:
         result = run_evaluation(eval_args, generation_args)
     except (ValueError, ImportError, OSError, EndpointError) as err:  # a user mistake: one line, no traceback
-        logging.getLogger("evaluate").debug("error details", exc_info=True)
-        print(f"evaluate.py: error: {err}", file=sys.stderr)
-        return 2
+        raise UserError(str(err)) from err
     for report in result.reports.values():
         print(report.table, end="\n\n")
     print(result.table.to_text(), end="\n\n")
@@ -38,9 +42,7 @@ def main(eval_args: EvalConfig, generation_args: GenerationConfig) -> int:
             print(report.to_json())
     else:
         print(json.dumps(result.table.to_json(), ensure_ascii=False))
-    return 0
 
 
 if __name__ == "__main__":
-    parser = TrlParser((EvalConfig, GenerationConfig))
-    sys.exit(main(*parser.parse_args_and_config()))
+    run_guarded(main)

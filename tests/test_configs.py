@@ -140,6 +140,8 @@ def test_gpu_grpo_recipes_carry_the_paper_settings(model, method):
     assert args.beta == 0.0
     assert args.max_completion_length == 1024
     assert data_args.max_prompt_length == 2048
+    assert (args.beta, args.kl_reward_coef) == (0.0, 0.001)  # no KL loss; the KL inside the reward (apply_kl_penalty)
+    assert (data_args.split_method, data_args.prompt_truncation) == ("paper", "left")  # rlla.py; rl_dataset.py
     assert args.loss_type == "bnpo"  # the closest TRL aggregation to the fork's token mean per micro-batch
     assert args.entropy_coef == 0.001  # actor.entropy_coeff
     assert args.weight_decay == 0.01  # fsdp_workers.py AdamW fallback
@@ -308,3 +310,15 @@ def test_auto_batch_refuses_generation_batch_size(tmp_path):
 def test_auto_batch_reports_impossible_world_sizes():
     with pytest.raises(BatchingError, match="world size 3"):
         parse_grpo_args(["--config", str(TINY_GRPO), "--auto_batch", "true", "--per_device_train_batch_size", "1"], 3)
+
+
+def test_a_launch_on_another_world_size_says_what_the_recipe_is_written_for():
+    from toolrl_trl.training import check_rl_run
+
+    recipe = RECIPES / "Qwen2.5-3B-Instruct" / "grpo_cold_start.yaml"
+    parsed = parse_grpo_args(["--config", str(recipe), *CPU, "--use_vllm", "false"])
+    check_rl_run(parsed.script, parsed.training, world_size=8)  # what it is written for: passes
+    with pytest.raises(
+        BatchingError, match=r"written for world_size 8, but 4 process\(es\) were launched.*--auto_batch"
+    ):
+        check_rl_run(parsed.script, parsed.training, world_size=4)

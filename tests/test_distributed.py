@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 import pytest
-from _launch import accelerate_cli, free_port, launch_env
+from helpers import accelerate_cli, free_port, launch_env
 
 pytestmark = pytest.mark.distributed
 

@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from _launch import accelerate_cli, free_port, launch_env
+from helpers import accelerate_cli, free_port, launch_env
 
 pytestmark = pytest.mark.distributed
 

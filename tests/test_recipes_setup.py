@@ -1,37 +1,20 @@
 """The shared entry-point setup (toolrl_trl.training, toolrl_trl.merge) in-process, on tiny models."""
 
-import runpy
-import sys
-from pathlib import Path
-
 import pytest
 import torch
+from helpers import TINY, make_checkpoint, run_recipe
 
 from toolrl_trl import training
 from toolrl_trl.batching import BatchingError
 from toolrl_trl.configs import parse_grpo_args, parse_sft_args
 from toolrl_trl.merge import is_adapter_dir, merge_adapter
 
-ROOT = Path(__file__).resolve().parents[1]
-TINY = ROOT / "recipes" / "tiny"
-
-
-def run_recipe(script: str, argv: list[str]) -> None:
-    """Run a recipe like `python recipes/<script> ...` inside this process."""
-    old_argv = sys.argv
-    sys.argv = [str(ROOT / "recipes" / script), *argv]
-    try:
-        runpy.run_path(str(ROOT / "recipes" / script), run_name="__main__")
-    finally:
-        sys.argv = old_argv
-
 
 def test_resolve_checkpoint_explicit_and_automatic(tmp_path):
     args = parse_grpo_args(["--config", str(TINY / "grpo_cold_start.yaml"), "--output_dir", str(tmp_path)])[3]
     assert training.resolve_checkpoint(args) is None  # empty output_dir: fresh start
     for step in (2, 10):
-        (tmp_path / f"checkpoint-{step}").mkdir()
-        (tmp_path / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
+        make_checkpoint(tmp_path, step)
     assert training.resolve_checkpoint(args) == str(tmp_path / "checkpoint-10")  # a preempted job resumes
     args.resume_from_checkpoint = str(tmp_path / "checkpoint-2")
     assert training.resolve_checkpoint(args) == str(tmp_path / "checkpoint-2")

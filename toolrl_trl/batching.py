@@ -19,10 +19,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from toolrl_trl.cli import UserError
+
 logger = logging.getLogger(__name__)
 
 
-class BatchingError(ValueError):
+class BatchingError(UserError, ValueError):
     """The batch settings do not reproduce the requested generation round; the message says what to change."""
 
 

@@ -11,6 +11,7 @@ and exits.
 
 from __future__ import annotations
 
+import ast
 import logging
 import os
 import sys
@@ -23,6 +24,7 @@ import yaml
 from trl import GRPOConfig, ModelConfig, ScriptArguments, SFTConfig, TrlParser
 
 from toolrl_trl.batching import BatchingError, compute_batching, get_world_size
+from toolrl_trl.cli import UserError
 from toolrl_trl.data import DataConfig
 from toolrl_trl.rewards import RewardConfig
 
@@ -48,6 +50,14 @@ class ToolRLScriptArguments(ScriptArguments):
             "null: not stated."
         },
     )
+    tiny_model_family: str | None = field(
+        default=None,
+        metadata={
+            "help": "Build the tiny offline model of this family (qwen2 or llama) at model_name_or_path when that "
+            "folder does not exist yet, so the tiny recipes run from any directory without make. Ignored when "
+            "--model_name_or_path is given on the command line. null: never build."
+        },
+    )
     print_config: bool = field(
         default=False,
         metadata={
@@ -59,6 +69,13 @@ class ToolRLScriptArguments(ScriptArguments):
     def __post_init__(self):
         if self.world_size is not None and self.world_size < 1:
             raise ValueError(f"world_size must be a positive integer (or null), got {self.world_size}.")
+        if self.tiny_model_family is not None:
+            from toolrl_trl.tiny import FAMILIES
+
+            if self.tiny_model_family not in FAMILIES:
+                raise ValueError(
+                    f"tiny_model_family={self.tiny_model_family!r} is not a tiny model family; valid: {sorted(FAMILIES)}"
+                )
         for name in _UNUSED_DATASET_FIELDS:
             if getattr(self, name) is not None:
                 raise ValueError(
@@ -109,7 +126,11 @@ class GRPOScriptArguments(ToolRLScriptArguments):
 BASE_KEY = "base"
 
 
-class RecipeError(ValueError):
+class ConfigError(UserError, ValueError):
+    """The options cannot be parsed or validated as given (a bad flag, key or value): one line, exit status 2."""
+
+
+class RecipeError(ConfigError):
     """A recipe file cannot be used as written (missing, unreadable, not a mapping, bad ``base``, unknown key)."""
 
 
@@ -335,12 +356,44 @@ def parse_args(parser: ToolRLParser, argv: Sequence[str] | None = None) -> tuple
     With ``--print_config true`` the resolved recipe is written to stdout and the process exits (status 0).
     """
     argv = list(sys.argv[1:] if argv is None else argv)
-    parsed = parser.parse_args_and_config(argv, fail_with_unknown_args=True)
+    try:
+        parsed = parser.parse_args_and_config(argv, fail_with_unknown_args=True)
+    except UserError:
+        raise
+    except (ValueError, TypeError) as err:
+        # Raised while building the configs from the user's values: the dataclasses' own validation (TRL's and
+        # this project's), an unknown flag, a value of the wrong type.
+        raise ConfigError(_explain(err)) from err
+    if "model_name_or_path" in parser.command_line_keys and getattr(parsed[0], "tiny_model_family", None):
+        parsed[0].tiny_model_family = None  # the user's own model: never build a tiny one in its place
     if getattr(parsed[0], "print_config", False):
         sys.stdout.write(render_resolved_recipe(parser, parsed))
         sys.stdout.flush()
         raise SystemExit(0)
     return parsed
+
+
+#: Hints for validation messages from TRL/transformers whose fix is not in the message itself.
+_HINTS = {
+    "doesn't support bf16": "this machine has no GPU: pass --bf16 false --use_cpu true, or run a tiny recipe "
+    "(recipes/tiny/), which is sized for a CPU",
+}
+_UNUSED_FLAGS = "Some specified arguments are not used by the HfArgumentParser: "
+
+
+def _explain(err: Exception) -> str:
+    """The validation error's message on one line, with the fix where TRL's or transformers' message lacks it."""
+    message = " ".join(str(err).split())
+    if message.startswith(_UNUSED_FLAGS):
+        flags = [item for item in ast.literal_eval(message[len(_UNUSED_FLAGS) :]) if item.startswith("--")]
+        return (
+            f"unknown flag(s) {' '.join(flags)}: not an option of this entry point (check the spelling; --help lists "
+            "every option)"
+        )
+    for needle, hint in _HINTS.items():
+        if needle in message:
+            return f"{message} ({hint})"
+    return message
 
 
 def parse_sft_args(argv: Sequence[str] | None = None) -> SFTArgs:

@@ -1,15 +1,19 @@
 """Setup shared by the training entry points (GRPO, SFT, and later PPO), written once.
 
 Each function takes TRL's own config objects (``ModelConfig``, a ``TrainingArguments`` subclass)
-so any trainer's recipe can use it: logging, seeding, checkpoint resume, checks that must run
-before the model loads, tokenizer/model loading, data building, and the final save + model card.
+so any trainer's recipe can use it: logging, seeding, checkpoint resume (skipping checkpoints a kill left
+incomplete), checks that must run before the model loads, tokenizer/model loading, data building, and the final
+save + model card (toolrl_trl.model_card).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
 import sys
+import zipfile
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -19,7 +23,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: Tags written into every model card this project saves.
+#: Tags written into every model card this project saves (see toolrl_trl.model_card).
 MODEL_CARD_TAGS = ["toolrl", "tool-calling"]
 VLLM_MODES = ("colocate", "server")
 
@@ -67,26 +71,191 @@ def seed_everything(training_args: TrainingArguments) -> None:
     set_seed(training_args.seed)
 
 
-def resolve_checkpoint(training_args: TrainingArguments) -> str | None:
-    """The checkpoint to resume from: the one given, or else the last ``checkpoint-*`` in ``output_dir``.
+def resolve_checkpoint(training_args: TrainingArguments, trainer_cls: type | None = None) -> str | None:
+    """The checkpoint to resume from: the one given, or else the last *complete* ``checkpoint-*`` in ``output_dir``.
 
     Auto-resuming (as open-r1 does) makes a preempted job restartable with the same command; start fresh
-    with a new ``output_dir``. An explicit ``resume_from_checkpoint`` must exist.
+    with a new ``output_dir``. A job killed while writing ``checkpoint-N`` leaves it incomplete: it is skipped
+    (with a warning naming what is missing) in favour of the one before. An explicit ``resume_from_checkpoint``
+    must exist and be complete. ``trainer_cls`` adds what that trainer writes into a checkpoint (PPO's critic).
     """
-    from transformers.trainer_utils import get_last_checkpoint
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
+    critic = _saves_critic(trainer_cls)
     explicit = training_args.resume_from_checkpoint
     if explicit:
         if not os.path.isdir(explicit):
             raise FileNotFoundError(f"resume_from_checkpoint={explicit!r} is not a directory")
+        problems = checkpoint_problems(explicit, training_args, critic=critic)
+        if problems:
+            raise ValueError(
+                f"resume_from_checkpoint={explicit!r} is incomplete (its save was interrupted?): "
+                f"{'; '.join(problems)}. Resume from an earlier checkpoint."
+            )
         logger.info("resuming from %s", explicit)
         return explicit
-    if os.path.isdir(training_args.output_dir):
-        last = get_last_checkpoint(training_args.output_dir)
-        if last is not None:
-            logger.warning("found %s in output_dir: resuming from it (use another output_dir to start over)", last)
-            return last
+    if not os.path.isdir(training_args.output_dir):
+        return None
+    steps = []
+    for name in os.listdir(training_args.output_dir):
+        match = re.fullmatch(rf"{PREFIX_CHECKPOINT_DIR}-(\d+)", name)
+        if match and os.path.isdir(os.path.join(training_args.output_dir, name)):
+            steps.append(int(match.group(1)))
+    skipped = []
+    for step in sorted(steps, reverse=True):
+        path = os.path.join(training_args.output_dir, f"{PREFIX_CHECKPOINT_DIR}-{step}")
+        problems = checkpoint_problems(path, training_args, critic=critic)
+        if problems:
+            logger.warning("skipping incomplete checkpoint %s: %s", path, "; ".join(problems))
+            skipped.append(path)
+            continue
+        logger.warning(
+            "found %s in output_dir: resuming from it%s (use another output_dir to start over)",
+            path,
+            f" (skipped incomplete {', '.join(skipped)})" if skipped else "",
+        )
+        return path
+    if skipped:
+        logger.warning("no complete checkpoint in %s: training starts from step 0", training_args.output_dir)
     return None
+
+
+def _saves_critic(trainer_cls: type | None) -> bool:
+    """Whether ``trainer_cls`` is (a subclass of) ``ppo.PPOTrainer``, whose checkpoints hold a ``critic/`` folder.
+
+    Looked up in ``sys.modules``: a PPOTrainer class exists only once ``toolrl_trl.ppo`` is imported, so a GRPO or SFT
+    run does not pay for importing it.
+    """
+    ppo = sys.modules.get("toolrl_trl.ppo")
+    return bool(trainer_cls is not None and ppo is not None and issubclass(trainer_cls, ppo.PPOTrainer))
+
+
+#: Weight files ``save_model`` may write (full, sharded, adapter); DeepSpeed ZeRO-3 without gathered weights and FSDP
+#: write only their own formats (a ``latest`` tag, ``pytorch_model_fsdp*``).
+_WEIGHT_FILES = ("model.safetensors", "adapter_model.safetensors", "pytorch_model.bin", "adapter_model.bin")
+_WEIGHT_INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
+
+
+def checkpoint_problems(path: str, training_args: TrainingArguments, *, critic: bool = False) -> list[str]:
+    """What is missing or truncated in ``checkpoint-N`` at ``path``; empty when it can be resumed from.
+
+    Trainer._save_checkpoint writes the weights, then the optimizer and scheduler, then the RNG state, and
+    ``trainer_state.json`` last: a kill mid-save leaves no (or a truncated) ``trainer_state.json``. Files are checked
+    too (a checkpoint half deleted by ``save_total_limit`` rotation has a state but no weights), each for its full
+    length where the format allows it (safetensors, torch's zip). PPO then writes ``critic/`` *after* the state, so a
+    PPO checkpoint needs its critic files as well. ``save_only_model`` (of this run) drops the optimizer and scheduler.
+    """
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+    problems: list[str] = []
+    state_path = os.path.join(path, "trainer_state.json")
+    try:
+        with open(state_path) as handle:
+            state = json.load(handle)
+    except FileNotFoundError:
+        problems.append("no trainer_state.json")
+    except (OSError, ValueError) as err:
+        problems.append(f"trainer_state.json unreadable ({err})")
+    else:
+        match = re.search(rf"{PREFIX_CHECKPOINT_DIR}-(\d+)$", os.path.normpath(path))
+        if match and state.get("global_step") != int(match.group(1)):
+            problems.append(f"trainer_state.json says global_step {state.get('global_step')}")
+    deepspeed_tag = _deepspeed_tag(path, problems)
+    problems.extend(_weight_problems(path, has_deepspeed=deepspeed_tag is not None))
+    save_only_model = getattr(training_args, "save_only_model", False)
+    if not save_only_model and deepspeed_tag is None:  # DeepSpeed keeps the optimizer in its tag folder
+        if not any(name.startswith("optimizer") for name in os.listdir(path)):
+            problems.append("no optimizer state")
+        elif os.path.exists(os.path.join(path, "optimizer.pt")):
+            problems.extend(_torch_file_problems(os.path.join(path, "optimizer.pt")))
+        problems.extend(_torch_file_problems(os.path.join(path, "scheduler.pt")))
+    if getattr(training_args, "use_adaptive_entropy", False):  # GRPOTrainer writes it after trainer_state.json
+        try:
+            with open(os.path.join(path, "entropy_ctrl_state.json")) as handle:
+                json.load(handle)
+        except (OSError, ValueError):
+            problems.append("entropy_ctrl_state.json missing or truncated")
+    if critic:
+        problems.extend(_critic_problems(os.path.join(path, "critic"), save_only_model))
+    return problems
+
+
+def _deepspeed_tag(path: str, problems: list[str]) -> str | None:
+    """The tag named by a DeepSpeed ``latest`` file (written after the tag folder), or None without one."""
+    latest = os.path.join(path, "latest")
+    if not os.path.isfile(latest):
+        return None
+    with open(latest) as handle:
+        tag = handle.read().strip()
+    if not tag or not os.path.isdir(os.path.join(path, tag)):
+        problems.append(f"latest names a missing DeepSpeed folder {tag!r}")
+    return tag
+
+
+def _weight_problems(path: str, *, has_deepspeed: bool) -> list[str]:
+    for name in _WEIGHT_FILES:
+        if os.path.exists(os.path.join(path, name)):
+            return _weight_file_problems(os.path.join(path, name))
+    for name in _WEIGHT_INDEXES:
+        index_path = os.path.join(path, name)
+        if os.path.exists(index_path):
+            try:
+                with open(index_path) as handle:
+                    shards = sorted(set(json.load(handle)["weight_map"].values()))
+            except (OSError, ValueError, KeyError) as err:
+                return [f"{name} unreadable ({err})"]
+            return [problem for shard in shards for problem in _weight_file_problems(os.path.join(path, shard))]
+    if has_deepspeed or any(name.startswith("pytorch_model_fsdp") for name in os.listdir(path)):
+        return []
+    return ["no model weights"]
+
+
+def _weight_file_problems(path: str) -> list[str]:
+    if path.endswith(".safetensors"):
+        return _safetensors_problems(path)
+    return _torch_file_problems(path)
+
+
+def _safetensors_problems(path: str) -> list[str]:
+    """A safetensors file is complete when it is as long as its header says (8-byte length, JSON header, data)."""
+    name = os.path.basename(path)
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as handle:
+            header_length = int.from_bytes(handle.read(8), "little")
+            if header_length <= 0 or 8 + header_length > size:
+                return [f"{name} truncated"]
+            header = json.loads(handle.read(header_length))
+    except FileNotFoundError:
+        return [f"no {name}"]
+    except (OSError, ValueError) as err:
+        return [f"{name} unreadable ({err})"]
+    end = max((entry["data_offsets"][1] for key, entry in header.items() if key != "__metadata__"), default=0)
+    return [] if size == 8 + header_length + end else [f"{name} truncated ({size} of {8 + header_length + end} bytes)"]
+
+
+def _torch_file_problems(path: str) -> list[str]:
+    """``torch.save`` writes a zip archive whose directory comes last: a cut-off file is no longer a zip."""
+    name = os.path.basename(path)
+    if not os.path.isfile(path):
+        return [f"no {name}"]
+    return [] if zipfile.is_zipfile(path) else [f"{name} truncated"]
+
+
+def _critic_problems(directory: str, save_only_model: bool) -> list[str]:
+    """PPO's ``critic/`` (see ``ppo.PPOTrainer._save_critic_state``): DeepSpeed engine folder or torch files."""
+    from toolrl_trl.ppo import CRITIC_OPTIMIZER_NAME, CRITIC_SCHEDULER_NAME, CRITIC_WEIGHTS_NAME
+
+    if not os.path.isdir(directory):
+        return ["no critic/ folder (PPO writes it after trainer_state.json)"]
+    problems: list[str] = []
+    if _deepspeed_tag(directory, problems) is None:
+        problems.extend(_torch_file_problems(os.path.join(directory, CRITIC_WEIGHTS_NAME)))
+        if not save_only_model:
+            problems.extend(_torch_file_problems(os.path.join(directory, CRITIC_OPTIMIZER_NAME)))
+    if not save_only_model:
+        problems.extend(_torch_file_problems(os.path.join(directory, CRITIC_SCHEDULER_NAME)))
+    return [f"critic: {problem}" for problem in problems]
 
 
 def check_generation_backend(training_args: GRPOConfig) -> None:
@@ -96,14 +265,18 @@ def check_generation_backend(training_args: GRPOConfig) -> None:
     from trl.import_utils import is_vllm_available
 
     if training_args.vllm_mode not in VLLM_MODES:
-        raise ValueError(f"vllm_mode={training_args.vllm_mode!r} is not supported; valid: {list(VLLM_MODES)}")
+        from toolrl_trl.configs import ConfigError
+
+        raise ConfigError(f"vllm_mode={training_args.vllm_mode!r} is not supported; valid: {list(VLLM_MODES)}")
     if not is_vllm_available():
         hint = (
             "start the server first with `trl vllm-serve --model <model>` on its own GPU(s)"
             if training_args.vllm_mode == "server"
             else "colocate mode runs vLLM inside each training process"
         )
-        raise ImportError(
+        from toolrl_trl.cli import MissingDependencyError
+
+        raise MissingDependencyError(
             f"use_vllm=true (vllm_mode={training_args.vllm_mode}) but the `vllm` package is not installed: install "
             f"it with `pip install -e '.[vllm]'` on a CUDA machine ({hint}), or pass `--use_vllm false` to generate "
             "with transformers."
@@ -120,7 +293,9 @@ def uses_deepspeed(training_args: TrainingArguments) -> bool:
 def check_accelerator_setup(training_args: TrainingArguments) -> None:
     """Fail early on launcher/flag combinations that accelerate would otherwise resolve silently."""
     if uses_deepspeed(training_args) and getattr(training_args, "use_cpu", False):
-        raise ValueError(
+        from toolrl_trl.configs import ConfigError
+
+        raise ConfigError(
             "a DeepSpeed config was launched with use_cpu=true: accelerate then drops DeepSpeed without a word and "
             "trains with plain DDP. On a machine without GPUs, run DeepSpeed on CPU with `--use_cpu false "
             "--ddp_backend gloo` (and DS_ACCELERATOR=cpu); otherwise launch without the DeepSpeed config."
@@ -191,6 +366,35 @@ def check_sft_run(training_args, script_args=None) -> None:
         )
 
 
+def prepare_model_path(script_args, model_args: ModelConfig, training_args: TrainingArguments) -> None:
+    """Make ``model_name_or_path`` loadable or say why it is not, before anything heavy starts.
+
+    A tiny recipe (``tiny_model_family`` set) builds its model there on first use, on the main process first. A
+    path that does not exist and cannot be a Hub id (``owner/name``) is a user error with the fix.
+    """
+    import re
+
+    from toolrl_trl.cli import UserError
+
+    path = model_args.model_name_or_path
+    family = getattr(script_args, "tiny_model_family", None)
+    if family is not None and not os.path.exists(path):
+        with training_args.main_process_first(desc="building the tiny model"):
+            if training_args.process_index == 0:
+                from toolrl_trl.cli import ensure_tiny_model
+
+                ensure_tiny_model(path, family)
+        return
+    if os.path.exists(path):
+        if not os.path.isdir(path):
+            raise UserError(f"model_name_or_path={path!r} is a file; give the model's folder (with config.json)")
+        return
+    if not re.fullmatch(r"[\w.-]+(/[\w.-]+)?", path) or path.startswith((".", "/", "~")):
+        raise UserError(
+            f"model_name_or_path={path!r} is neither a folder nor a Hugging Face Hub id (owner/name): check the path"
+        )
+
+
 def load_tokenizer(
     model_args: ModelConfig, training_args: TrainingArguments, *, padding_side: str | None = None
 ) -> PreTrainedTokenizerBase:
@@ -200,12 +404,23 @@ def load_tokenizer(
     kwargs: dict[str, Any] = {}
     if padding_side is not None:
         kwargs.update(padding_side=padding_side, truncation_side=padding_side)
-    tokenizer = AutoTokenizer.from_pretrained(
-        model_args.model_name_or_path,
-        revision=model_args.model_revision,
-        trust_remote_code=getattr(training_args, "trust_remote_code", False),
-        **kwargs,
-    )
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(
+            model_args.model_name_or_path,
+            revision=model_args.model_revision,
+            trust_remote_code=getattr(training_args, "trust_remote_code", False),
+            **kwargs,
+        )
+    except (OSError, ValueError) as err:
+        from toolrl_trl.cli import UserError
+
+        if os.path.isdir(model_args.model_name_or_path):
+            raise
+        offline = " (HF_HUB_OFFLINE=1 is set: only models already in the local cache load)" if _hub_offline() else ""
+        raise UserError(
+            f"model_name_or_path={model_args.model_name_or_path!r} is not a folder here and could not be loaded as a "
+            f"Hugging Face Hub id{offline}: {' '.join(str(err).split())[:300]}"
+        ) from err
     if tokenizer.chat_template is None:
         raise ValueError(
             f"{model_args.model_name_or_path} has no chat template: the ToolRL data are chat messages. Use an "
@@ -214,6 +429,10 @@ def load_tokenizer(
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
+
+
+def _hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")
 
 
 def model_init_kwargs(model_args: ModelConfig, training_args: TrainingArguments) -> dict[str, Any]:
@@ -273,7 +492,9 @@ def build_data(data_args, kind: str, tokenizer: PreTrainedTokenizerBase, trainin
         "%s data from %s: %s", kind, data_args.data_source, {name: len(split) for name, split in splits.items()}
     )
     if len(splits["train"]) == 0:
-        raise ValueError(f"the {kind} training split built from data_source={data_args.data_source!r} is empty")
+        from toolrl_trl.cli import UserError
+
+        raise UserError(f"the {kind} training split built from data_source={data_args.data_source!r} is empty")
     return splits
 
 
@@ -299,9 +520,10 @@ def run_rl(trainer_cls, script_args, data_args, reward_args, training_args, mode
 
     setup_logging(training_args)
     check_rl_run(script_args, training_args, min_generations=min_generations)  # before anything heavy
-    checkpoint = resolve_checkpoint(training_args)
+    checkpoint = resolve_checkpoint(training_args, trainer_cls)
     seed_everything(training_args)
 
+    prepare_model_path(script_args, model_args, training_args)
     tokenizer = load_tokenizer(model_args, training_args, padding_side="left")
     splits = build_data(data_args, "rl", tokenizer, training_args)
     reward_funcs = get_reward_funcs(reward_args, training_args)
@@ -316,7 +538,28 @@ def run_rl(trainer_cls, script_args, data_args, reward_args, training_args, mode
         processing_class=tokenizer,
         peft_config=get_peft_config(model_args),
     )
-    return train_and_save(trainer, training_args, checkpoint, dataset_name=data_args.data_source)
+    return train_and_save(
+        trainer,
+        training_args,
+        checkpoint,
+        dataset_name=data_args.data_source,
+        model_args=model_args,
+        data_args=data_args,
+        reward_args=reward_args,
+        script_args=script_args,
+    )
+
+
+def keep_hub_token_out_of_checkpoints(training_args: TrainingArguments) -> None:
+    """Move ``hub_token`` into ``HF_TOKEN``: the Trainer pickles its arguments (``training_args.bin``) in every save.
+
+    The Hub client reads ``HF_TOKEN`` wherever the token was passed explicitly, so pushing still works.
+    """
+    token = getattr(training_args, "hub_token", None)
+    if token:
+        os.environ["HF_TOKEN"] = token
+        training_args.hub_token = None
+        logger.info("hub_token moved to the HF_TOKEN environment variable, out of the saved training_args.bin")
 
 
 def build_sft_trainer(script_args, data_args, training_args, model_args):
@@ -332,6 +575,7 @@ def build_sft_trainer(script_args, data_args, training_args, model_args):
     checkpoint = resolve_checkpoint(training_args)
     seed_everything(training_args)
 
+    prepare_model_path(script_args, model_args, training_args)
     tokenizer = load_tokenizer(model_args, training_args)
     splits = build_data(data_args, "sft", tokenizer, training_args)
     trainer = SFTTrainer(
@@ -348,19 +592,48 @@ def build_sft_trainer(script_args, data_args, training_args, model_args):
 def run_sft(script_args, data_args, training_args, model_args) -> dict[str, float]:
     """The body of the SFT entry point: build the trainer, train, save; returns the train metrics."""
     trainer, checkpoint = build_sft_trainer(script_args, data_args, training_args, model_args)
-    return train_and_save(trainer, training_args, checkpoint, dataset_name=data_args.data_source)
+    return train_and_save(
+        trainer,
+        training_args,
+        checkpoint,
+        dataset_name=data_args.data_source,
+        model_args=model_args,
+        data_args=data_args,
+        script_args=script_args,
+    )
 
 
 def train_and_save(
-    trainer: Trainer, training_args: TrainingArguments, checkpoint: str | None, *, dataset_name: str | None = None
+    trainer: Trainer,
+    training_args: TrainingArguments,
+    checkpoint: str | None,
+    *,
+    dataset_name: str | None = None,
+    model_args: ModelConfig | None = None,
+    data_args: Any = None,
+    reward_args: Any = None,
+    script_args: Any = None,
 ) -> dict[str, float]:
-    """Train (resuming from ``checkpoint``), then save the final model, metrics, state and a TRL model card.
+    """Train (resuming from ``checkpoint``), then save the final model, metrics, state and this project's model card.
 
-    With LoRA the output directory holds the adapter (``adapter_config.json``); otherwise full weights.
-    Returns the train metrics.
+    With LoRA the output directory holds the adapter (``adapter_config.json``); otherwise full weights. The card
+    (``toolrl_trl.model_card``) replaces TRL's at every checkpoint, at the end and on ``push_to_hub``; the parsed
+    configs (all optional) fill its base-model, recipe, reward and data sections. Returns the train metrics.
     """
     from accelerate.utils import is_peft_model
 
+    from toolrl_trl import model_card
+
+    keep_hub_token_out_of_checkpoints(training_args)
+    model_card.install(
+        trainer,
+        training_args,
+        model_args=model_args,
+        data_args=data_args,
+        reward_args=reward_args,
+        script_args=script_args,
+        dataset_name=dataset_name,
+    )
     result = trainer.train(resume_from_checkpoint=checkpoint)
     metrics = dict(result.metrics)
     trainer.log_metrics("train", metrics)

@@ -236,8 +236,41 @@ def load_source(source: str) -> dict[str, Dataset]:
     except DataSourceError:
         raise
     except Exception as err:  # noqa: BLE001 - any loader failure becomes one clear error naming the source
-        raise DataSourceError(f"{source}: could not be loaded ({type(err).__name__}: {err})") from err
+        cause = _local_file_problem(Path(source).expanduser()) or f"{type(err).__name__}: {err}"
+        raise DataSourceError(f"{source}: could not be loaded ({cause})") from err
     return normalize_splits(loaded, source)
+
+
+def _local_file_problem(path: Path) -> str | None:
+    """Why a local data file failed to load, in the user's terms (empty, or the JSON parser's line and column).
+
+    ``datasets`` reports such files as ``DatasetGenerationError``/``StopIteration`` without the cause.
+    """
+    if not path.is_file():
+        return None
+    if path.stat().st_size == 0 or not path.read_bytes().strip():
+        return "the file is empty"
+    if _builder_for(path.name) != "json":
+        return None
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        return f"not UTF-8 text: {err}"
+    try:
+        json.loads(text)
+        return None  # one JSON document: the loader's own message stands
+    except json.JSONDecodeError as whole:
+        stripped = text.strip()
+        if stripped.startswith("[") or "\n" not in stripped:  # one JSON document, not JSON lines
+            return f"invalid JSON at line {whole.lineno}, column {whole.colno}: {whole.msg} (truncated file?)"
+    for number, line in enumerate(text.splitlines(), start=1):  # JSON lines: the first line that does not parse
+        if not line.strip():
+            continue
+        try:
+            json.loads(line)
+        except json.JSONDecodeError as err:
+            return f"invalid JSON on line {number}, column {err.colno}: {err.msg} (truncated file?)"
+    return None
 
 
 def _load(source: str) -> Dataset | DatasetDict:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from toolrl_trl import grammar
+from toolrl_trl.cli import UserError
 
 ROW_KINDS = ("rl", "sft")
 
@@ -24,7 +25,7 @@ REASONS: dict[str, str] = {
 }
 
 
-class DataValidationError(ValueError):
+class DataValidationError(UserError, ValueError):
     """A row that cannot be trained on; names the source, split, row index and reason."""
 
     def __init__(self, source: str, split: str, index: int, code: str, reason: str, more: int = 0) -> None:
@@ -44,7 +45,7 @@ class DataValidationError(ValueError):
         super().__init__(message)
 
 
-class DataSourceError(ValueError):
+class DataSourceError(UserError, ValueError):
     """A source that cannot be found or loaded, or whose columns match no supported layout."""
 
 
