@@ -31,7 +31,7 @@ GPU_MODELS = {
 METHODS = ("grpo_cold_start", "sft400", "sft4k", "sft400_grpo")
 GRPO_METHODS = ("grpo_cold_start", "sft400_grpo")
 #: Every runnable recipe (the bases under recipes/_base/ are only ever read through them).
-RUNNABLE_YAMLS = sorted(p for p in RECIPES.glob("**/*.yaml") if p.parent.name != "_base")
+RUNNABLE_YAMLS = sorted(p for p in RECIPES.glob("**/*.yaml") if p.parent.name != "_base" and p.stem != "evaluate")
 ALL_YAMLS = [p for p in RUNNABLE_YAMLS if p.stem in METHODS]
 TINY_GRPO = RECIPES / "tiny" / "grpo_cold_start.yaml"
 # GPU recipes say bf16: true; this CPU box needs use_cpu to construct such a TrainingArguments.
@@ -322,3 +322,14 @@ def test_a_launch_on_another_world_size_says_what_the_recipe_is_written_for():
         BatchingError, match=r"written for world_size 8, but 4 process\(es\) were launched.*--auto_batch"
     ):
         check_rl_run(parsed.script, parsed.training, world_size=4)
+
+
+def test_the_tiny_evaluation_recipe_parses_with_every_key_reaching_a_config():
+    from toolrl_trl.configs import ToolRLParser, parse_args
+    from toolrl_trl.eval import EvalConfig, GenerationConfig
+
+    path = RECIPES / "tiny" / "evaluate.yaml"
+    parsed = parse_args(ToolRLParser((EvalConfig, GenerationConfig)), ["--config", str(path)])
+    values = {key: value for obj in parsed for key, value in vars(obj).items()}
+    for key, value in load_recipe(path).values.items():
+        assert values[key] == value, key

@@ -295,6 +295,8 @@ def test_wrong_batch_for_world_size_fails_before_loading_the_model(tiny_model_di
     (returncode,) = _wait_all([_start(cmd, tmp_path / "launch.log")], FAIL_FAST_TIMEOUT_S)
     log = (tmp_path / "launch.log").read_text(errors="replace")
     assert returncode != 0, "a batch geometry that does not fit 2 processes must stop the launch"
-    assert "BatchingError" in log and expected in log, _tail(tmp_path / "launch.log")
+    # One clear line per rank (a user error, exit status 2), naming the fix; the traceback after it is the launcher's.
+    assert "grpo_cold_start.py: error: " in log and expected in log, _tail(tmp_path / "launch.log")
+    assert "exitcode  : 2" in log, _tail(tmp_path / "launch.log")
     assert "loading model" not in log, "the check must run before the model is loaded"
     assert not (tmp_path / "run").exists()

@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pytest
-
 from helpers import RECIPES, accelerate_cli, free_port, launch_env
 
 
