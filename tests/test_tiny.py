@@ -52,7 +52,7 @@ def test_unknown_family_lists_valid_names(tmp_path):
 
 
 def test_cli_writes_a_loadable_directory(tmp_path):
-    main(["--family", "llama", "--out", str(tmp_path / "m"), "--hidden-size", "32"])
+    main(["--family", "llama", "--out", str(tmp_path / "m"), "--hidden_size", "32"])
     model = AutoModelForCausalLM.from_pretrained(tmp_path / "m")
     assert model.config.hidden_size == 32
 

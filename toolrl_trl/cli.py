@@ -33,10 +33,18 @@ class MissingDependencyError(UserError, ImportError):
 
 
 def configure_logging(level: int = logging.INFO) -> None:
-    """One logging set-up for every entry point and CLI: timestamped lines on stdout (a no-op when already set)."""
+    """One logging set-up for every entry point and CLI: timestamped lines on stdout, this project's at ``level``.
+
+    Other libraries stay at WARNING unless they set their own level (training does, from ``log_level``).
+    """
     logging.basicConfig(
-        format=LOG_FORMAT, datefmt="%Y-%m-%d %H:%M:%S", handlers=[logging.StreamHandler(sys.stdout)], level=level
+        format=LOG_FORMAT,
+        datefmt="%Y-%m-%d %H:%M:%S",
+        handlers=[logging.StreamHandler(sys.stdout)],
+        level=logging.WARNING,
     )
+    for name in ("toolrl_trl", "__main__"):
+        logging.getLogger(name).setLevel(level)
 
 
 def ensure_tiny_model(path: str, family: str) -> None:

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from toolrl_trl import grammar, synthetic
+from toolrl_trl.cli import configure_logging
 from toolrl_trl.tiny import TinySize, build_tiny_model
 
 logger = logging.getLogger(__name__)
@@ -607,7 +608,7 @@ def run(config: DemoConfig) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     from transformers import HfArgumentParser
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s - %(levelname)s - %(name)s - %(message)s")
+    configure_logging()
     (config,) = HfArgumentParser(DemoConfig).parse_args_into_dataclasses(args=argv)
     summary = run(config)
     out = Path(config.output_dir)

@@ -9,9 +9,9 @@ CLI: ``python -m toolrl_trl.merge --adapter outputs/sft400 --out outputs/sft400-
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -72,15 +72,28 @@ def merge_adapter(
     return output_dir
 
 
+@dataclass
+class MergeArguments:
+    """``python -m toolrl_trl.merge``: a LoRA adapter merged into its base model, saved as full weights."""
+
+    adapter: str = field(metadata={"help": "Directory with adapter_config.json (the LoRA run's output)."})
+    out: str = field(metadata={"help": "Directory to write the merged full-weight model to."})
+    base_model: str | None = field(
+        default=None, metadata={"help": "Base model path or hub id (default: the adapter's)."}
+    )
+    dtype: str = field(default="auto", metadata={"help": f"dtype to load the base model in: {', '.join(DTYPES)}."})
+    trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code from the Hub."})
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--adapter", required=True, help="directory with adapter_config.json (the LoRA run's output)")
-    parser.add_argument("--out", required=True, help="directory to write the merged full-weight model to")
-    parser.add_argument("--base_model", default=None, help="base model path or hub id (default: from the adapter)")
-    parser.add_argument("--dtype", default="auto", choices=DTYPES, help="dtype to load the base model in")
-    parser.add_argument("--trust_remote_code", action="store_true", help="allow custom model code from the Hub")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from transformers import HfArgumentParser
+
+    from toolrl_trl.cli import configure_logging
+
+    (args,) = HfArgumentParser(MergeArguments).parse_args_into_dataclasses(args=argv)
+    if args.dtype not in DTYPES:
+        raise SystemExit(f"merge: error: --dtype {args.dtype!r} is not one of {', '.join(DTYPES)}")
+    configure_logging()
     merge_adapter(
         args.adapter, args.out, base_model=args.base_model, dtype=args.dtype, trust_remote_code=args.trust_remote_code
     )

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from toolrl_trl import __version__, grammar
+from toolrl_trl.cli import configure_logging
 
 logger = logging.getLogger(__name__)
 
@@ -742,7 +743,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--eval_dir", action="append", default=[], help="a results folder of recipes/evaluate.py (tried first)"
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s - %(name)s - %(message)s")
+    configure_logging()
     try:
         path = write_model_card(args.output_dir, eval_dirs=args.eval_dir)
     except FileNotFoundError as err:

@@ -15,7 +15,6 @@ what the reward costs relative to training a real one.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -23,7 +22,7 @@ import random
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from toolrl_trl import grammar
@@ -254,16 +253,27 @@ def grpo_share(
     return GrpoShare(train_seconds, totals["generation"], totals["reward"], scored[0])
 
 
+@dataclass
+class BenchmarkArguments:
+    """``python -m toolrl_trl.reward_benchmark``: reward throughput and its share of a tiny-model GRPO step."""
+
+    size: int = field(default=2048, metadata={"help": "Completions in the mixed batch (the paper's round: 2048)."})
+    repeats: int = field(default=3, metadata={"help": "Timing repeats; the best is reported."})
+    grpo_steps: int = field(default=3, metadata={"help": "Optimizer steps of the GRPO run (0: skip it)."})
+    prompts_per_step: int = field(default=8, metadata={"help": "Prompts per GRPO step (4 rollouts each)."})
+    max_completion_length: int = field(default=32, metadata={"help": "Tokens per rollout in the GRPO run."})
+    model_dir: str | None = field(
+        default=None, metadata={"help": "Policy model for the GRPO run (default: the cached tiny qwen2)."}
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size", type=int, default=2048, help="completions in the mixed batch (paper round: 2048)")
-    parser.add_argument("--repeats", type=int, default=3, help="timing repeats; the best is reported")
-    parser.add_argument("--grpo-steps", type=int, default=3, help="optimizer steps of the GRPO run (0: skip it)")
-    parser.add_argument("--prompts-per-step", type=int, default=8, help="prompts per GRPO step (4 rollouts each)")
-    parser.add_argument("--max-completion-length", type=int, default=32, help="tokens per rollout in the GRPO run")
-    parser.add_argument("--model-dir", default=None, help="policy model for the GRPO run (default: cached tiny qwen2)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from transformers import HfArgumentParser
+
+    from toolrl_trl.cli import configure_logging
+
+    (args,) = HfArgumentParser(BenchmarkArguments).parse_args_into_dataclasses(args=argv)
+    configure_logging(logging.WARNING)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
     rates = throughput(args.size, args.repeats)

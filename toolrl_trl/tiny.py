@@ -10,7 +10,6 @@ CLI: ``python -m toolrl_trl.tiny --family qwen2 --out outputs/tiny-qwen2``.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import logging
@@ -232,16 +231,25 @@ def tiny_model_path(family: str = "qwen2", *, size: TinySize = TinySize(), seed:
     return target
 
 
+@dataclass
+class TinyModelArguments:
+    """``python -m toolrl_trl.tiny``: build a tiny offline model (random weights, tokenizer trained on the spot)."""
+
+    out: str = field(metadata={"help": "Directory to save the model and tokenizer into."})
+    family: str = field(default="qwen2", metadata={"help": f"Architecture and chat template: {', '.join(FAMILIES)}."})
+    seed: int = field(default=0, metadata={"help": "Seed for the random weights."})
+    vocab_size: int = field(default=TinySize.vocab_size, metadata={"help": "BPE vocabulary size."})
+    hidden_size: int = field(default=TinySize.hidden_size, metadata={"help": "Model width."})
+    num_layers: int = field(default=TinySize.num_layers, metadata={"help": "Decoder layers."})
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--family", choices=sorted(FAMILIES), default="qwen2", help="architecture and chat template")
-    parser.add_argument("--out", required=True, help="directory to save the model and tokenizer into")
-    parser.add_argument("--seed", type=int, default=0, help="seed for the random weights")
-    parser.add_argument("--vocab-size", type=int, default=TinySize.vocab_size, help="BPE vocabulary size")
-    parser.add_argument("--hidden-size", type=int, default=TinySize.hidden_size, help="model width")
-    parser.add_argument("--num-layers", type=int, default=TinySize.num_layers, help="decoder layers")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from transformers import HfArgumentParser
+
+    from toolrl_trl.cli import configure_logging
+
+    (args,) = HfArgumentParser(TinyModelArguments).parse_args_into_dataclasses(args=argv)
+    configure_logging()
     size = TinySize(vocab_size=args.vocab_size, hidden_size=args.hidden_size, num_layers=args.num_layers)
     build_tiny_model(args.out, args.family, size=size, seed=args.seed)
 

@@ -37,11 +37,9 @@ def setup_logging(training_args: TrainingArguments) -> int:
     import datasets
     import transformers
 
-    logging.basicConfig(
-        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
-        datefmt="%Y-%m-%d %H:%M:%S",
-        handlers=[logging.StreamHandler(sys.stdout)],
-    )
+    from toolrl_trl.cli import configure_logging
+
+    configure_logging()  # the one stdout handler; the levels are set per logger below
     level = training_args.get_process_log_level()
     # This project's own messages (batch geometry, data counts, saving) stay visible on the main process even
     # when the libraries are quietened with log_level: warning.

@@ -9,12 +9,12 @@ Every :class:`DataConfig` field is also a flag (``--test_size 0``, ``--skip_inva
 
 from __future__ import annotations
 
-import logging
 import sys
 from dataclasses import dataclass, field
 
 from transformers import HfArgumentParser
 
+from toolrl_trl.cli import configure_logging
 from toolrl_trl.data.config import DataConfig
 from toolrl_trl.data.pipeline import format_report, output_of, prepare_datasets, save_datasets
 
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     config, cli = parser.parse_args_into_dataclasses(rest)
     if cli.source:
         config.data_source = cli.source
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging()
     tokenizer = None
     if cli.tokenizer:
         from transformers import AutoTokenizer

@@ -26,6 +26,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from toolrl_trl.cli import configure_logging
+
 logger = logging.getLogger(__name__)
 
 #: Qwen's pre-tokenisation regex (``dashscope``'s ``PAT_STR``, the Split pattern of Qwen2.5's tokenizer.json).
@@ -197,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     measure.add_argument("sources", nargs="+", help="data sources, as data_source takes them")
     measure.add_argument("--limits", type=int, nargs="+", default=[1024, 2048], help="token limits to count against")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging()
     tokenizer = build_qwen_tokenizer(args.tiktoken)
     if args.command == "save":
         tokenizer.save_pretrained(args.out)

@@ -7,9 +7,9 @@ Prints the results table, then, as its last line, one JSON object with at least 
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
+from toolrl_trl.cli import configure_logging
 from toolrl_trl.eval import apibank, bamboogle, bfcl
 from toolrl_trl.eval.common import EvalDataError, ScoreReport, read_predictions, write_jsonl
 from toolrl_trl.eval.runner import BENCHMARKS, PROTOCOLS
@@ -61,7 +61,7 @@ def score(args: argparse.Namespace) -> ScoreReport:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
