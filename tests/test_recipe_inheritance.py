@@ -129,3 +129,32 @@ def test_print_config_shows_the_resolved_recipe_with_origins_and_exits(tmp_path)
         assert {k: v for k, v in vars(mine).items() if k not in ignore} == {
             k: v for k, v in vars(theirs).items() if k not in ignore
         }
+
+
+def test_print_config_works_where_the_recipe_cannot_run():
+    """A GPU recipe (bf16) inspected on a CPU: printed as written, with the reason it could not be validated."""
+    text = print_config("--config", "recipes/Qwen2.5-7B-Instruct/grpo_cold_start.yaml", "--lora_r", "8")
+    assert "# values as written, not validated on this machine: Your setup doesn't support bf16" in text
+    assert "lora_r: 8  # command line" in text
+    assert "per_device_train_batch_size: 2  # recipes/Qwen2.5-7B-Instruct/grpo_cold_start.yaml" in text
+    assert yaml.safe_load(text)["learning_rate"] == 1e-6
+
+
+def test_print_config_does_not_hide_a_misspelt_flag():
+    result = subprocess.run(
+        [
+            sys.executable,
+            "recipes/sft.py",
+            "--config",
+            "recipes/tiny/sft400.yaml",
+            "--lerning_rate",
+            "1",
+            "--print_config",
+            "true",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2 and "unknown flag(s) --lerning_rate" in result.stderr

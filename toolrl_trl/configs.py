@@ -278,12 +278,17 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def render_resolved_recipe(parser: ToolRLParser, parsed: Sequence[Any]) -> str:
+def render_resolved_recipe(
+    parser: ToolRLParser, parsed: Sequence[Any] | None, argv: Sequence[str] = (), unvalidated: str | None = None
+) -> str:
     """The recipe as the run will use it: every recipe key and command-line flag with its parsed value and origin.
 
-    The output is itself a valid recipe (no ``base``), so ``--config`` on a saved copy reproduces the run.
+    The output is itself a valid recipe (no ``base``), so ``--config`` on a saved copy reproduces the run. With
+    ``parsed`` None (the configs cannot be built on this machine, e.g. a GPU recipe's bf16 on a CPU) the values are
+    printed as the files and ``argv`` give them, and ``unvalidated`` says why.
     """
     recipe = parser.recipe
+    given = _command_line_values(argv)
     keys = list(recipe.values) if recipe is not None else []
     keys += [key for key in parser.command_line_keys if key not in keys and key != "print_config"]
     lines = []
@@ -292,9 +297,13 @@ def render_resolved_recipe(parser: ToolRLParser, parsed: Sequence[Any]) -> str:
         lines.extend(f"#   base: {_display(base)}" for base in recipe.chain[1:])
     if parser.command_line_keys:
         lines.append("# command-line flags: " + " ".join(f"--{key}" for key in parser.command_line_keys))
+    if unvalidated:
+        lines.append(f"# values as written, not validated on this machine: {unvalidated}")
     for key in keys:
         if key == "env":
             value = recipe.values["env"]
+        elif parsed is None:
+            value = given[key] if key in given else recipe.values[key]
         else:
             owner = next((obj for obj in parsed if hasattr(obj, key)), None)
             if owner is None:
@@ -305,6 +314,22 @@ def render_resolved_recipe(parser: ToolRLParser, parsed: Sequence[Any]) -> str:
         text = text.removesuffix("...").rstrip()  # a bare scalar is dumped as a document with an end marker
         lines.append(f"{key}: {text}  # {origin}")
     return "\n".join(lines) + "\n"
+
+
+def _command_line_values(argv: Sequence[str]) -> dict[str, Any]:
+    """``--key value`` pairs of ``argv`` (values read as YAML scalars, so ``true`` and ``3e-6`` keep their type)."""
+    values: dict[str, Any] = {}
+    for index, arg in enumerate(argv):
+        if not arg.startswith("--"):
+            continue
+        key, _, inline = arg[2:].partition("=")
+        following = argv[index + 1] if index + 1 < len(argv) else None
+        raw = inline or (following if following is not None and not following.startswith("--") else "true")
+        try:
+            values[key] = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            values[key] = raw
+    return values
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -363,11 +388,17 @@ def parse_args(parser: ToolRLParser, argv: Sequence[str] | None = None) -> tuple
     except (ValueError, TypeError) as err:
         # Raised while building the configs from the user's values: the dataclasses' own validation (TRL's and
         # this project's), an unknown flag, a value of the wrong type.
+        misspelt = str(err).startswith(_UNUSED_FLAGS)
+        if parser.recipe is not None and not misspelt and _command_line_values(argv).get("print_config") is True:
+            # Inspecting a recipe must work where it cannot run (a GPU recipe on a laptop): print it as written.
+            sys.stdout.write(render_resolved_recipe(parser, None, argv, unvalidated=_explain(err)))
+            sys.stdout.flush()
+            raise SystemExit(0) from None
         raise ConfigError(_explain(err)) from err
     if "model_name_or_path" in parser.command_line_keys and getattr(parsed[0], "tiny_model_family", None):
         parsed[0].tiny_model_family = None  # the user's own model: never build a tiny one in its place
     if getattr(parsed[0], "print_config", False):
-        sys.stdout.write(render_resolved_recipe(parser, parsed))
+        sys.stdout.write(render_resolved_recipe(parser, parsed, argv))
         sys.stdout.flush()
         raise SystemExit(0)
     return parsed
