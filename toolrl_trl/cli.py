@@ -71,7 +71,7 @@ def with_default_recipe(
     logger.info(
         "no %s given: running the tiny CPU recipe %s (its tiny model is built on first use). For a real run: %s",
         " or ".join(chosen_by),
-        _display(default_recipe),
+        display_path(default_recipe),
         real_run,
     )
     return ["--config", str(default_recipe), *argv]
@@ -96,7 +96,8 @@ def run_guarded(main: Callable[[list[str]], object], argv: Sequence[str] | None 
         raise SystemExit(USER_ERROR_STATUS) from None
 
 
-def _display(path: Path) -> str:
+def display_path(path: str | os.PathLike[str]) -> str:
+    """A path as the user would type it: relative to the working directory when below it."""
     try:
         return str(Path(path).resolve().relative_to(Path.cwd()))
     except ValueError:

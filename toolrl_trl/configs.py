@@ -24,7 +24,7 @@ import yaml
 from trl import GRPOConfig, ModelConfig, ScriptArguments, SFTConfig, TrlParser
 
 from toolrl_trl.batching import BatchingError, compute_batching, get_world_size
-from toolrl_trl.cli import UserError
+from toolrl_trl.cli import UserError, display_path
 from toolrl_trl.data import DataConfig
 from toolrl_trl.rewards import RewardConfig
 
@@ -145,31 +145,23 @@ class Recipe:
     chain: tuple[Path, ...]
 
 
-def _display(path: Path) -> str:
-    """A path as the user would type it: relative to the working directory when below it."""
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
-
-
 def _read_mapping(path: Path) -> dict[str, Any]:
     if not path.is_file():
-        raise RecipeError(f"{_display(path)}: no such recipe file")
+        raise RecipeError(f"{display_path(path)}: no such recipe file")
     try:
         with open(path) as handle:
             mapping = yaml.safe_load(handle)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-        raise RecipeError(f"{_display(path)}: not valid YAML{where}: {err.problem}") from err
+        raise RecipeError(f"{display_path(path)}: not valid YAML{where}: {err.problem}") from err
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
-        raise RecipeError(f"{_display(path)}: cannot be read ({type(err).__name__}: {err})") from err
+        raise RecipeError(f"{display_path(path)}: cannot be read ({type(err).__name__}: {err})") from err
     if mapping is None:
         return {}
     if not isinstance(mapping, dict):
         raise RecipeError(
-            f"{_display(path)}: a recipe must be a YAML mapping of option: value, got {type(mapping).__name__}"
+            f"{display_path(path)}: a recipe must be a YAML mapping of option: value, got {type(mapping).__name__}"
         )
     return mapping
 
@@ -187,7 +179,7 @@ def load_recipe(path: str | os.PathLike[str]) -> Recipe:
     def visit(file: Path, stack: tuple[Path, ...]) -> None:
         file = file.resolve()
         if file in stack:
-            cycle = " -> ".join(_display(p) for p in (*stack, file))
+            cycle = " -> ".join(display_path(p) for p in (*stack, file))
             raise RecipeError(f"recipe bases form a cycle: {cycle}")
         mapping = _read_mapping(file)
         chain.append(file)
@@ -195,7 +187,7 @@ def load_recipe(path: str | os.PathLike[str]) -> Recipe:
         if isinstance(bases, str):
             bases = [bases]
         if bases is not None and not (isinstance(bases, list) and all(isinstance(b, str) for b in bases)):
-            raise RecipeError(f"{_display(file)}: {BASE_KEY} must be a path or a list of paths, got {bases!r}")
+            raise RecipeError(f"{display_path(file)}: {BASE_KEY} must be a path or a list of paths, got {bases!r}")
         for base in bases or ():
             visit(file.parent / base, (*stack, file))
         for key, value in mapping.items():
@@ -243,13 +235,13 @@ class ToolRLParser(TrlParser):
         env = values.pop("env", None)
         if env is not None:
             if not isinstance(env, dict):
-                raise RecipeError(f"{_display(self.recipe.origins['env'])}: env must be a mapping of NAME: value")
+                raise RecipeError(f"{display_path(self.recipe.origins['env'])}: env must be a mapping of NAME: value")
             for name, value in env.items():
                 os.environ[str(name)] = str(value)
         known = {action.dest for action in self._actions}
         unknown = [key for key in values if key not in known]
         if unknown and fail_with_unknown_args:
-            where = "; ".join(f"{key!r} (set in {_display(self.recipe.origins[key])})" for key in unknown)
+            where = "; ".join(f"{key!r} (set in {display_path(self.recipe.origins[key])})" for key in unknown)
             raise RecipeError(
                 f"{config_path}: unknown recipe key(s) {where}: not an option of this entry point (check the "
                 "spelling; `--help` lists every option)."
@@ -293,8 +285,8 @@ def render_resolved_recipe(
     keys += [key for key in parser.command_line_keys if key not in keys and key != "print_config"]
     lines = []
     if recipe is not None:
-        lines.append(f"# resolved recipe: {_display(recipe.path)}")
-        lines.extend(f"#   base: {_display(base)}" for base in recipe.chain[1:])
+        lines.append(f"# resolved recipe: {display_path(recipe.path)}")
+        lines.extend(f"#   base: {display_path(base)}" for base in recipe.chain[1:])
     if parser.command_line_keys:
         lines.append("# command-line flags: " + " ".join(f"--{key}" for key in parser.command_line_keys))
     if unvalidated:
@@ -309,7 +301,7 @@ def render_resolved_recipe(
             if owner is None:
                 continue
             value = getattr(owner, key)
-        origin = "command line" if key in parser.command_line_keys else _display(recipe.origins[key])
+        origin = "command line" if key in parser.command_line_keys else display_path(recipe.origins[key])
         text = yaml.safe_dump(_plain(value), default_flow_style=True, width=1_000_000).strip()
         text = text.removesuffix("...").rstrip()  # a bare scalar is dumped as a document with an end marker
         lines.append(f"{key}: {text}  # {origin}")
