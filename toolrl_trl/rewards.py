@@ -309,6 +309,23 @@ def _format_reward(text: str | None, gt: _GroundTruth, low: float, high: float) 
     return high if pattern.search(text) else low
 
 
+def _native_format_reward(text: str | None, gt: _GroundTruth, low: float, high: float, family: Any) -> float:
+    """The native format rule: the completion parses as ``family``'s template writes a turn, with calls and/or text
+    exactly where the ground truth has them (and the thought where the family carries one)."""
+    if text is None or gt is _INVALID_GROUND_TRUTH:
+        return low
+    try:
+        turn = grammar.parse_native_turn(text, family)
+    except grammar.GrammarError:
+        return low
+    layout_ok = (
+        (turn.think is not None) == family.thinks
+        and bool(turn.tool_calls) == gt.has_tool_call
+        and bool(turn.content) == gt.has_response
+    )
+    return high if layout_ok else low
+
+
 def match_score(first: list[Any], second: list[Any], *, strict: bool = False) -> float:
     """The reference's list similarity: 1.0 if equal, else multiset intersection over union (order ignored).
 
@@ -396,6 +413,18 @@ def _predicted_calls(text: str | None) -> list[Any] | None:
         return None
 
 
+def _predicted_native_calls(text: str | None, family: Any) -> list[Any] | None:
+    """A native completion's calls in the paper's shape (``parameters``); None when it does not parse or has none,
+    as the paper's code gives None for a completion without a ``<tool_call>`` block."""
+    if text is None:
+        return None
+    try:
+        calls = grammar.parse_native_turn(text, family).toolrl_calls()
+    except grammar.GrammarError:
+        return None
+    return calls or None
+
+
 def _correctness_reward(
     pred_calls: list[Any] | None, gt: _GroundTruth, low: float, high: float, granularity: str
 ) -> float:
@@ -437,18 +466,31 @@ def _check_step(step: Any) -> int:
     return value
 
 
-def score(completion: str, ground_truth: str, step: int = 1, config: RewardConfig = RewardConfig()) -> RewardScore:
+def score(
+    completion: str,
+    ground_truth: str,
+    step: int = 1,
+    config: RewardConfig = RewardConfig(),
+    native_family: grammar.NativeFamily | None = None,
+) -> RewardScore:
     """Score one completion against its ground truth at schedule ``step`` (the generation round, from 1).
 
-    Never raises on a bad completion (non-string, huge, malformed JSON...): it scores the minimum.
-    An unusable ground truth is logged once and gives the minimum (see the module docstring).
+    ``native_family`` (``grammar.NATIVE_FAMILIES[...]``) scores a completion written in that chat template
+    (output_format native) with the same correctness rules; None is the paper's grammar. The ground truth is
+    in the paper's grammar either way. Never raises on a bad completion (non-string, huge, malformed
+    JSON...): it scores the minimum. An unusable ground truth is logged once and gives the minimum.
     """
     step = _check_step(step)
     bounds = reward_bounds(step, config)
     text = completion.strip() if isinstance(completion, str) else None
     gt = _ground_truth(ground_truth)
-    fmt = _format_reward(text, gt, *bounds.format)
-    correctness = _correctness_reward(_predicted_calls(text), gt, *bounds.correctness, config.granularity)
+    if native_family is None:
+        fmt = _format_reward(text, gt, *bounds.format)
+        pred_calls = _predicted_calls(text)
+    else:
+        fmt = _native_format_reward(text, gt, *bounds.format, native_family)
+        pred_calls = _predicted_native_calls(text, native_family)
+    correctness = _correctness_reward(pred_calls, gt, *bounds.correctness, config.granularity)
     length = _length_reward(text, step, config)
     return RewardScore(format=fmt, correctness=correctness, length=length, total=fmt + correctness + length)
 
@@ -578,8 +620,13 @@ def _round_from_state(trainer_state: Any, args: Any) -> int:
     return 1 if global_step is None else generation_round(int(global_step), args)
 
 
-def get_reward_funcs(config: RewardConfig, args: Any = None) -> list[Callable[..., list[float]]]:
+def get_reward_funcs(
+    config: RewardConfig, args: Any = None, native_family: grammar.NativeFamily | None = None
+) -> list[Callable[..., list[float]]]:
     """The reward callables for ``GRPOTrainer(reward_funcs=...)``: ``format``, ``correctness`` (+ ``length``).
+
+    ``native_family`` scores completions written in that chat template (output_format native; see
+    :func:`score`); None, the default, is the paper's grammar, number for number.
 
     Each takes ``(completions, ground_truth, trainer_state=None, log_metric=None, **kwargs)``: the
     dataset needs a ``ground_truth`` column; completions may be strings or conversations (the last
@@ -617,6 +664,10 @@ def get_reward_funcs(config: RewardConfig, args: Any = None) -> list[Callable[..
     def format(completions, ground_truth=None, trainer_state=None, log_metric=None, **kwargs) -> list[float]:
         texts, gts = _inputs(completions, ground_truth, "format")
         low, high = reward_bounds(_round_from_state(trainer_state, args), config).format
+        if native_family is not None:
+            return [
+                _native_format_reward(text, gt, low, high, native_family) for text, gt in zip(texts, gts, strict=True)
+            ]
         return [_format_reward(text, gt, low, high) for text, gt in zip(texts, gts, strict=True)]
 
     def correctness(completions, ground_truth=None, trainer_state=None, log_metric=None, **kwargs) -> list[float]:
@@ -624,7 +675,9 @@ def get_reward_funcs(config: RewardConfig, args: Any = None) -> list[Callable[..
         low, high = reward_bounds(_round_from_state(trainer_state, args), config).correctness
         rewards, diagnostics = [], []
         for text, gt in zip(texts, gts, strict=True):
-            pred_calls = _predicted_calls(text)
+            pred_calls = (
+                _predicted_calls(text) if native_family is None else _predicted_native_calls(text, native_family)
+            )
             rewards.append(_correctness_reward(pred_calls, gt, low, high, config.granularity))
             if gt.calls is not None:
                 diagnostics.append(_diagnose(pred_calls, gt.calls))

@@ -496,6 +496,25 @@ def build_data(data_args, kind: str, tokenizer: PreTrainedTokenizerBase, trainin
     return splits
 
 
+def output_family(data_args, tokenizer: PreTrainedTokenizerBase, model_name: str = "the model"):
+    """The chat-template family that writes and parses the rows (``output_format: native``); None for the paper's.
+
+    Raises :class:`~toolrl_trl.cli.UserError` before any data is built when the model's template is not one the
+    native rewards can parse.
+    """
+    if getattr(data_args, "output_format", "toolrl") != "native":
+        return None
+    from toolrl_trl import grammar
+    from toolrl_trl.cli import UserError
+
+    try:
+        family = grammar.native_family(tokenizer)
+    except grammar.GrammarError as err:
+        raise UserError(f"{model_name}: {err}") from None
+    logger.info("output_format native: rows, rewards and completions use the %s chat template", family.name)
+    return family
+
+
 def eval_split(splits, training_args: TrainingArguments):
     """The test split when evaluation is on (and non-empty), else ``None``."""
     if training_args.eval_strategy == "no":
@@ -512,29 +531,8 @@ def run_rl(trainer_cls, script_args, data_args, reward_args, training_args, mode
     ``trainer_cls`` is TRL's ``GRPOTrainer`` or a subclass taking the same arguments (``ppo.PPOTrainer``);
     ``min_generations`` is the fewest rollouts per prompt its advantage needs (GRPO 2, PPO 1).
     """
-    from trl import get_peft_config
-
-    from toolrl_trl.rewards import get_reward_funcs
-
-    setup_logging(training_args)
-    check_rl_run(script_args, training_args, min_generations=min_generations)  # before anything heavy
-    checkpoint = resolve_checkpoint(training_args, trainer_cls)
-    seed_everything(training_args)
-
-    prepare_model_path(script_args, model_args, training_args)
-    tokenizer = load_tokenizer(model_args, training_args, padding_side="left")
-    splits = build_data(data_args, "rl", tokenizer, training_args)
-    reward_funcs = get_reward_funcs(reward_args, training_args)
-    logger.info("rewards: %s (%s)", [f.__name__ for f in reward_funcs], reward_args)
-
-    trainer = trainer_cls(
-        model=load_model(model_args, training_args),
-        reward_funcs=reward_funcs,
-        args=training_args,
-        train_dataset=splits["train"],
-        eval_dataset=eval_split(splits, training_args),
-        processing_class=tokenizer,
-        peft_config=get_peft_config(model_args),
+    trainer, checkpoint = build_rl_trainer(
+        trainer_cls, script_args, data_args, reward_args, training_args, model_args, min_generations=min_generations
     )
     return train_and_save(
         trainer,
@@ -546,6 +544,44 @@ def run_rl(trainer_cls, script_args, data_args, reward_args, training_args, mode
         reward_args=reward_args,
         script_args=script_args,
     )
+
+
+def build_rl_trainer(
+    trainer_cls, script_args, data_args, reward_args, training_args, model_args, *, min_generations: int = 2
+):
+    """``run_rl`` up to training: the trainer (with ``throughput.ThroughputCallback``) and the checkpoint to resume.
+
+    Separate so that ``toolrl_trl.bench_grpo`` and ``toolrl_trl.gpu_check`` time the recipe's own trainer.
+    """
+    from trl import get_peft_config
+
+    from toolrl_trl.rewards import get_reward_funcs
+
+    setup_logging(training_args)
+    check_rl_run(script_args, training_args, min_generations=min_generations)  # before anything heavy
+    checkpoint = resolve_checkpoint(training_args, trainer_cls)
+    seed_everything(training_args)
+
+    prepare_model_path(script_args, model_args, training_args)
+    tokenizer = load_tokenizer(model_args, training_args, padding_side="left")
+    family = output_family(data_args, tokenizer, model_args.model_name_or_path)
+    splits = build_data(data_args, "rl", tokenizer, training_args)
+    reward_funcs = get_reward_funcs(reward_args, training_args, native_family=family)
+    logger.info("rewards: %s (%s)", [f.__name__ for f in reward_funcs], reward_args)
+
+    trainer = trainer_cls(
+        model=load_model(model_args, training_args),
+        reward_funcs=reward_funcs,
+        args=training_args,
+        train_dataset=splits["train"],
+        eval_dataset=eval_split(splits, training_args),
+        processing_class=tokenizer,
+        peft_config=get_peft_config(model_args),
+    )
+    from toolrl_trl import throughput
+
+    throughput.attach(trainer)
+    return trainer, checkpoint
 
 
 def keep_hub_token_out_of_checkpoints(training_args: TrainingArguments) -> None:
@@ -575,6 +611,7 @@ def build_sft_trainer(script_args, data_args, training_args, model_args):
 
     prepare_model_path(script_args, model_args, training_args)
     tokenizer = load_tokenizer(model_args, training_args)
+    output_family(data_args, tokenizer, model_args.model_name_or_path)
     splits = build_data(data_args, "sft", tokenizer, training_args)
     trainer = SFTTrainer(
         model=load_model(model_args, training_args),

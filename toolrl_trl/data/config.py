@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from toolrl_trl import synthetic
+from toolrl_trl import grammar, synthetic
 
 #: What ``prompt_truncation`` may say.
 PROMPT_TRUNCATIONS = ("drop", "left")
@@ -52,6 +52,16 @@ class DataConfig:
             "logged). With 'left' and a tokenizer, RL rows carry the prompt as chat-templated text (what GRPOTrainer "
             "tokenizes as it is) and the messages in a 'prompt_messages' column. SFT rows are never cut: with 'left' "
             "they are kept whole (counted and logged) and SFTConfig.max_length bounds them."
+        },
+    )
+    output_format: str = field(
+        default="toolrl",
+        metadata={
+            "help": "How prompts and reference turns are written. 'toolrl': the paper's grammar (its system prompt "
+            "lists the tools in prose; <think>, <tool_call> with one JSON {name, parameters} per line, <response>). "
+            "'native': the model's own chat template with tools= (Qwen2.5: <tool_call> JSON {name, arguments} "
+            "blocks; Llama 3.x: one JSON call per turn), what OpenAI-compatible servers parse; rows are rendered with "
+            "the model's tokenizer, so it needs one. The ground truth stays in the paper's grammar either way."
         },
     )
     skip_invalid_rows: bool = field(
@@ -121,7 +131,11 @@ class DataConfig:
             raise ValueError("data_source must name a path, URL, hub id or 'synthetic'")
         if not 0 <= self.test_size < 1:
             raise ValueError(f"test_size must be in [0, 1), got {self.test_size}")
-        for name, valid in (("prompt_truncation", PROMPT_TRUNCATIONS), ("split_method", SPLIT_METHODS)):
+        for name, valid in (
+            ("prompt_truncation", PROMPT_TRUNCATIONS),
+            ("split_method", SPLIT_METHODS),
+            ("output_format", grammar.OUTPUT_FORMATS),
+        ):
             if getattr(self, name) not in valid:
                 raise ValueError(f"{name} must be one of {list(valid)}, got {getattr(self, name)!r}")
         if self.max_prompt_length is not None and self.max_prompt_length <= 0:

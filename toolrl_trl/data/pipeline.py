@@ -18,6 +18,7 @@ tokenize back to exactly the tokens the trainer must see, and the messages stay 
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections import Counter
@@ -45,6 +46,10 @@ logger = logging.getLogger(__name__)
 MESSAGES = List({"role": Value("string"), "content": Value("string")})
 _TOKENS = "_prompt_tokens"
 _TEXT = "_prompt_text"
+#: Native rows: the prompt rendered by the model's chat template (as ``apply_chat_template`` returns it) and the
+#: reference turn rendered after it (SFT), both before the trainer's own tokenization.
+_NATIVE = "_native_prompt"
+_NATIVE_COMPLETION = "_native_completion"
 _ROW = "_row"
 _CANONICAL = Features(
     {
@@ -122,6 +127,11 @@ def prepare_datasets(
 ) -> PreparedData:
     """:func:`build_datasets` plus the per-source report and token counts the CLI prints."""
     check_kind(kind)
+    if config.output_format == "native" and tokenizer is None:
+        raise ValueError(
+            "output_format native renders every row with the model's chat template and tools=: pass the tokenizer "
+            "(python -m toolrl_trl.data: --tokenizer MODEL)"
+        )
     seed = config.dataset_seed if seed is None else seed
     reports: list[SplitReport] = []
     splits = _load_canonical(config, config.data_source, kind, tokenizer, seed, reports)
@@ -180,6 +190,8 @@ def _load_canonical(
             source, name, shapes[name].name if source != SYNTHETIC else SYNTHETIC, rows_in=len(dataset)
         )
         rows = _validate(dataset, shapes[name], kind, config.skip_invalid_rows, report)
+        if config.output_format == "native":
+            rows = _to_native(rows, tokenizer, kind, config.skip_invalid_rows, report)
         rows = _apply_length_limit(rows, tokenizer, config, kind, report)
         report.rows_out = len(rows)
         reports.append(report)
@@ -257,12 +269,22 @@ def _validate(dataset: Dataset, shape: SourceShape, kind: str, skip: bool, repor
         keep_in_memory=True,
         desc=f"validating {report.source} [{report.split}]",
     )
+    return _drop_errors(converted, skip, report)
+
+
+def _drop_errors(converted: Dataset, skip: bool, report: SplitReport) -> Dataset:
+    """Rows without an ``_error_code``; raise at the first bad row unless ``skip``, then count and log them."""
     codes = list(converted["_error_code"])
     bad = [index for index, code in enumerate(codes) if code]
     if bad and not skip:
         first = bad[0]
         raise DataValidationError(
-            report.source, report.split, first, codes[first], converted[first]["_error"], more=len(bad) - 1
+            report.source,
+            report.split,
+            int(converted[first][_ROW]),
+            codes[first],
+            converted[first]["_error"],
+            more=len(bad) - 1,
         )
     report.invalid.update(codes[index] for index in bad)
     if bad:
@@ -279,7 +301,71 @@ def _validate(dataset: Dataset, shape: SourceShape, kind: str, skip: bool, repor
     return converted.remove_columns(["_error", "_error_code"])
 
 
+def native_row(
+    prompt: list[dict[str, Any]], ground_truth: str, tokenizer: Any, family: grammar.NativeFamily, kind: str
+) -> tuple[str, str]:
+    """A canonical row rendered in the model's own template: (prompt text, SFT completion text or "").
+
+    The completion is what the template writes after the generation prompt, up to and including the
+    tokenizer's end-of-sequence token (SFTTrainer appends one to a text completion that lacks it).
+    Raises :class:`RowError` (``native_format``) for what the template cannot write.
+    """
+    try:
+        messages, tools = grammar.native_chat(prompt, family)
+        target = grammar.native_assistant_message(grammar.parse_assistant_turn(ground_truth), family)
+    except grammar.GrammarError as err:
+        raise RowError("native_format", str(err)) from None
+    render = functools.partial(tokenizer.apply_chat_template, tools=tools, tokenize=False, **family.template_kwargs)
+    prompt_text = render(messages, add_generation_prompt=True)
+    if kind == "rl":
+        return prompt_text, ""
+    full = render([*messages, target])
+    if not full.startswith(prompt_text):
+        raise RowError("native_format", "the template does not render the reference turn after its generation prompt")
+    completion = full[len(prompt_text) :]
+    eos = tokenizer.eos_token
+    if eos and eos in completion:
+        completion = completion[: completion.index(eos) + len(eos)]
+    return prompt_text, completion
+
+
+def _to_native(dataset: Dataset, tokenizer: Any, kind: str, skip: bool, report: SplitReport) -> Dataset:
+    """Canonical rows with their native renderings added (``_native_*`` columns); bad rows raise or are counted."""
+    try:
+        family = grammar.native_family(tokenizer)
+    except grammar.GrammarError as err:
+        raise ValueError(str(err)) from None
+    prefix_text = tokenizer.decode(trainer_added_tokens(tokenizer)[0], skip_special_tokens=False)
+
+    def render(row: dict[str, Any]) -> dict[str, Any]:
+        try:
+            prompt_text, completion = native_row(row["prompt"], row["ground_truth"], tokenizer, family, kind)
+        except RowError as err:
+            return {_NATIVE: "", _TEXT: "", _NATIVE_COMPLETION: "", "_error": err.reason, "_error_code": err.code}
+        # The trainer tokenizes the text with the tokenizer's own additions (a BOS): keep the template's out of it.
+        text = prompt_text[len(prefix_text) :] if prefix_text and prompt_text.startswith(prefix_text) else prompt_text
+        return {_NATIVE: prompt_text, _TEXT: text, _NATIVE_COMPLETION: completion, "_error": "", "_error_code": ""}
+
+    converted = _map(
+        dataset,
+        render,
+        {key: Value("string") for key in (_NATIVE, _TEXT, _NATIVE_COMPLETION, "_error", "_error_code")},
+        keep_in_memory=True,
+        desc=f"rendering {report.source} [{report.split}] in the {family.name} template",
+    )
+    return _drop_errors(converted, skip, report)
+
+
+def _templated_prompts(batch: dict[str, list], tokenizer: Any) -> list[str]:
+    """Each prompt as the chat template renders it: the native rendering when the rows have one."""
+    if _NATIVE in batch:
+        return batch[_NATIVE]
+    return tokenizer.apply_chat_template(batch["prompt"], add_generation_prompt=True, tokenize=False)
+
+
 def _prompt_token_counts(batch: dict[str, list], tokenizer: Any) -> dict[str, list[int]]:
+    if _NATIVE in batch:
+        return {_TOKENS: [len(tokenizer(text, add_special_tokens=False)["input_ids"]) for text in batch[_NATIVE]]}
     ids = tokenizer.apply_chat_template(batch["prompt"], add_generation_prompt=True, tokenize=True, return_dict=False)
     return {_TOKENS: [len(row) for row in ids]}
 
@@ -391,7 +477,7 @@ def _truncate_left(dataset: Dataset, tokenizer: Any, max_length: int, report: Sp
         )
 
     def render(batch: dict[str, list], indices: list[int]) -> dict[str, list]:
-        texts = tokenizer.apply_chat_template(batch["prompt"], add_generation_prompt=True, tokenize=False)
+        texts = _templated_prompts(batch, tokenizer)
         out: dict[str, list] = {_TEXT: [], _TOKENS: [], "_full": [], "_shift": []}
         for index, text in zip(indices, texts, strict=True):
             ids = tokenizer(text, add_special_tokens=False)["input_ids"]
@@ -508,7 +594,15 @@ def _split(dataset: Dataset, test_size: float, seed: int) -> dict[str, Dataset]:
 
 
 def _finalize(dataset: Dataset, kind: str) -> Dataset:
-    dataset = dataset.remove_columns([name for name in (_TOKENS, _ROW) if name in dataset.column_names])
+    dataset = dataset.remove_columns([name for name in (_TOKENS, _ROW, _NATIVE) if name in dataset.column_names])
+    if kind == "sft" and _NATIVE_COMPLETION in dataset.column_names:
+        # Native SFT rows are text (the template's rendering); the paper-format row rides along, so a saved folder
+        # loads back (convert_trl_rows reads prompt_messages + ground_truth) and renders again.
+        dataset = dataset.rename_column("prompt", PROMPT_MESSAGES).rename_column(_TEXT, "prompt")
+        dataset = dataset.rename_column(_NATIVE_COMPLETION, "completion")
+        return dataset.select_columns(["prompt", "completion", PROMPT_MESSAGES, "ground_truth"])
+    if _NATIVE_COMPLETION in dataset.column_names:
+        dataset = dataset.remove_columns([_NATIVE_COMPLETION])
     if kind == "rl" and _TEXT in dataset.column_names:
         dataset = dataset.rename_column("prompt", PROMPT_MESSAGES).rename_column(_TEXT, "prompt")
         return dataset.select_columns(["prompt", "ground_truth", PROMPT_MESSAGES])

@@ -22,6 +22,8 @@ REASONS: dict[str, str] = {
     "assistant_turn": "the reference output does not parse as an assistant turn of the grammar",
     "ground_truth_calls": "the reward cannot read the reference tool calls (RL ground truths only)",
     "empty_output": "the reference output has neither a <tool_call> nor a <response> block",
+    "native_format": "the row cannot be written in the model's own tool-calling template (output_format native): "
+    "e.g. parallel calls for a one-call-per-turn template",
 }
 
 

@@ -17,6 +17,7 @@ paper's vLLM ``SamplingParams`` were.
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 import os
 from collections.abc import Sequence
@@ -24,11 +25,23 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from toolrl_trl import grammar
 from toolrl_trl.eval.common import post_json
 
 logger = logging.getLogger(__name__)
 
-Conversation = Sequence[dict[str, str]]
+
+@dataclass(frozen=True)
+class NativeChat:
+    """A conversation for the model's own tool-calling template (``output_format native``): chat messages (with
+    ``tool_calls`` and ``tool`` turns), the tools as JSON schemas, and the family that writes and reads them."""
+
+    messages: list[dict[str, Any]]
+    tools: list[dict[str, Any]]
+    family: grammar.NativeFamily
+
+
+Conversation = Sequence[dict[str, str]] | NativeChat
 
 #: Larger values of a tokenizer's ``model_max_length`` are transformers' "no limit" sentinel, not a context.
 _NO_LIMIT = 10**8
@@ -160,7 +173,7 @@ def accepts_decoding(backend: Any) -> bool:
     return "decoding" in parameters or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
 
 
-def _load_tokenizer(name: str, trust_remote_code: bool):
+def load_tokenizer(name: str, trust_remote_code: bool):
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code)
@@ -179,8 +192,72 @@ def model_context_length(model_config: Any, tokenizer: Any = None) -> int | None
 
 
 def render_prompt(tokenizer: Any, conversation: Conversation) -> str:
-    """The conversation through the model's chat template, ready for the assistant's turn."""
+    """The conversation through the model's chat template, ready for the assistant's turn (``tools=`` when native)."""
+    if isinstance(conversation, NativeChat):
+        return tokenizer.apply_chat_template(
+            conversation.messages,
+            tools=conversation.tools or None,
+            tokenize=False,
+            add_generation_prompt=True,
+            **conversation.family.template_kwargs,
+        )
     return tokenizer.apply_chat_template(list(conversation), tokenize=False, add_generation_prompt=True)
+
+
+def openai_messages(chat: NativeChat) -> list[dict[str, Any]]:
+    """A native chat in the OpenAI wire format: call arguments as JSON strings, calls and tool turns paired by id."""
+    out, pending = [], []
+    for index, message in enumerate(chat.messages):
+        message = dict(message)
+        if message.get("tool_calls"):
+            calls = []
+            for number, call in enumerate(message["tool_calls"]):
+                call_id = f"call_{index}_{number}"
+                pending.append(call_id)
+                function = call["function"]
+                calls.append(
+                    {
+                        "id": call_id,
+                        "type": "function",
+                        "function": {
+                            "name": function["name"],
+                            "arguments": json.dumps(function["arguments"], ensure_ascii=False),
+                        },
+                    }
+                )
+            message["tool_calls"] = calls
+        elif message.get("role") == "tool":
+            message["tool_call_id"] = pending.pop(0) if pending else f"call_{index}"
+        out.append(message)
+    return out
+
+
+def native_reply_text(message: dict[str, Any], family: grammar.NativeFamily) -> str:
+    """An OpenAI-compatible server's parsed reply (content, tool_calls, reasoning_content) as the template's text.
+
+    A server started with a tool parser (``vllm serve --enable-auto-tool-choice --tool-call-parser hermes``)
+    moves the calls out of the content; this writes them back, so the reply is scored as the raw text would be.
+    """
+    calls = []
+    for call in message.get("tool_calls") or []:
+        function = call.get("function") or {}
+        arguments = function.get("arguments")
+        if isinstance(arguments, str):
+            try:
+                arguments = json.loads(arguments)
+            except ValueError:
+                continue  # what the server could not parse is not a call
+        if isinstance(function.get("name"), str) and isinstance(arguments, dict):
+            calls.append({"name": function["name"], "arguments": arguments})
+    content = message.get("content") or ""
+    if not calls:
+        return content
+    reasoning = message.get("reasoning_content") or message.get("reasoning")
+    turn = grammar.NativeTurn(reasoning if isinstance(reasoning, str) else None, content.strip(), tuple(calls))
+    if turn.think is None and family.thinks and content.lstrip().startswith(grammar.THINK_OPEN):
+        turn = grammar.parse_native_turn_lenient(content, family)
+        turn = grammar.NativeTurn(turn.think, turn.content, tuple(calls))
+    return grammar.render_native_turn(turn, family)
 
 
 def prompt_length(tokenizer: Any, prompt: str) -> int:
@@ -212,7 +289,7 @@ class HFBackend:
         from transformers import AutoModelForCausalLM
 
         self.config = config
-        self.tokenizer = _load_tokenizer(config.tokenizer or config.model, config.allow_remote_code)
+        self.tokenizer = load_tokenizer(config.tokenizer or config.model, config.allow_remote_code)
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
@@ -278,7 +355,7 @@ class VLLMBackend:
         from transformers import AutoConfig
 
         self.config = config
-        self.tokenizer = _load_tokenizer(config.tokenizer or config.model, config.allow_remote_code)
+        self.tokenizer = load_tokenizer(config.tokenizer or config.model, config.allow_remote_code)
         kwargs: dict[str, Any] = {
             "model": config.model,
             "tokenizer": config.tokenizer or config.model,
@@ -330,7 +407,7 @@ class OpenAIBackend:
         self.tokenizer = None
         self.context: int | None = None
         if config.api_mode == "completions":
-            self.tokenizer = _load_tokenizer(config.tokenizer or config.model, config.allow_remote_code)
+            self.tokenizer = load_tokenizer(config.tokenizer or config.model, config.allow_remote_code)
         self._counting_checked = False
         self._seeds = _SeedStream()
 
@@ -344,7 +421,7 @@ class OpenAIBackend:
             from transformers import AutoConfig
 
             if self.tokenizer is None:
-                self.tokenizer = _load_tokenizer(name, self.config.allow_remote_code)
+                self.tokenizer = load_tokenizer(name, self.config.allow_remote_code)
             self.context = model_context_length(
                 AutoConfig.from_pretrained(name, trust_remote_code=self.config.allow_remote_code), self.tokenizer
             )
@@ -380,11 +457,15 @@ class OpenAIBackend:
         if seed is not None:
             payload["seed"] = seed
         if self.config.api_mode == "chat":
-            payload["messages"] = list(conversation)
+            native = isinstance(conversation, NativeChat)
+            payload["messages"] = openai_messages(conversation) if native else list(conversation)
+            if native and conversation.tools:
+                payload["tools"] = conversation.tools
             reply = post_json(f"{base}/chat/completions", payload, self.api_key)
             try:
-                return reply["choices"][0]["message"]["content"] or ""
-            except (KeyError, IndexError, TypeError):
+                message = reply["choices"][0]["message"]
+                return native_reply_text(message, conversation.family) if native else message["content"] or ""
+            except (KeyError, IndexError, TypeError, AttributeError):
                 raise RuntimeError(f"{base}/chat/completions: unexpected reply {str(reply)[:300]}") from None
         payload["prompt"] = render_prompt(self.tokenizer, conversation)
         reply = post_json(f"{base}/completions", payload, self.api_key)

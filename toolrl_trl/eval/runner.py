@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from toolrl_trl import grammar
 from toolrl_trl.eval import apibank, bamboogle, bfcl
 from toolrl_trl.eval.common import ScoreReport, is_url, write_jsonl
 from toolrl_trl.eval.generation import (
@@ -29,9 +30,11 @@ from toolrl_trl.eval.generation import (
     Backend,
     Decoding,
     GenerationConfig,
+    NativeChat,
     TokenBudget,
     accepts_decoding,
     build_backend,
+    load_tokenizer,
 )
 from toolrl_trl.eval.search import SEARCH_BACKENDS, SearchTool, build_search
 from toolrl_trl.eval.table import PaperTable
@@ -69,6 +72,15 @@ class EvalConfig:
             "help": "paper: the paper's released evaluation scripts (prompts, parsing, loops, budgets); project: "
             "this project's variant (training-data prompt, strict calls, its own Bamboogle loop). See "
             "docs/evaluation.md."
+        },
+    )
+    output_format: str = field(
+        default="toolrl",
+        metadata={
+            "help": "toolrl: prompts and outputs in the paper's grammar. native: the model's own tool-calling template "
+            "(tools=, calls as the template writes them), for checkpoints trained with output_format native; each "
+            "benchmark's prompt is converted to chat messages + tools, and each output is parsed as the template "
+            "writes it (the saved outputs are in the paper's grammar, so scoring is the same code)."
         },
     )
     limit: int | None = field(
@@ -237,6 +249,10 @@ def check_inputs(config: EvalConfig, generation: GenerationConfig | None = None)
     """Fail before loading a model when a named benchmark cannot run; returns (to run, skipped with reasons)."""
     if config.protocol not in PROTOCOLS:
         raise ValueError(f"unknown --protocol {config.protocol!r}; valid: {', '.join(PROTOCOLS)}")
+    if config.output_format not in grammar.OUTPUT_FORMATS:
+        raise ValueError(
+            f"unknown --output_format {config.output_format!r}; valid: {', '.join(grammar.OUTPUT_FORMATS)}"
+        )
     if config.seeds < 1:
         raise ValueError(f"--seeds must be at least 1, got {config.seeds}")
     if generation is not None:
@@ -391,11 +407,47 @@ class EvaluationResult:
         return self.runs[0]
 
 
-def _bind(backend: Backend, decoding: Decoding) -> Generate:
+def _bind(backend: Backend, decoding: Decoding, family: grammar.NativeFamily | None = None) -> Generate:
     if accepts_decoding(backend):
-        return lambda conversations: backend.generate(conversations, decoding)
-    logger.warning("the backend's generate() takes no decoding: its own budget and temperature are used")
-    return backend.generate
+        generate: Generate = lambda conversations: backend.generate(conversations, decoding)  # noqa: E731
+    else:
+        logger.warning("the backend's generate() takes no decoding: its own budget and temperature are used")
+        generate = backend.generate
+    return generate if family is None else native_generate(generate, family)
+
+
+def native_generate(generate: Generate, family: grammar.NativeFamily) -> Generate:
+    """Benchmarks speak the paper's grammar; this runs them through the model's own template and back.
+
+    Each paper-format conversation becomes chat messages + tools (``grammar.native_chat``); each output is
+    read as the template writes a turn (leniently, as the paper's evaluation reads its own format) and
+    written back in the paper's grammar, so the benchmark code and its scoring are the same for both formats.
+    """
+
+    def run(conversations):
+        chats = [NativeChat(*grammar.native_chat(c, family), family) for c in conversations]
+        return [grammar.parse_native_turn_lenient(text, family).as_toolrl() for text in generate(chats)]
+
+    return run
+
+
+def output_family(config: EvalConfig, generation: GenerationConfig, backend: Backend) -> grammar.NativeFamily | None:
+    """The template family of ``--output_format native``, told from the model's tokenizer (None for toolrl)."""
+    if config.output_format != "native":
+        return None
+    tokenizer = getattr(backend, "tokenizer", None)
+    name = generation.tokenizer or generation.model
+    if tokenizer is None:
+        try:
+            tokenizer = load_tokenizer(name, generation.allow_remote_code)
+        except OSError as err:
+            raise ValueError(
+                f"--output_format native reads the model's chat template, but no tokenizer loads from {name!r} "
+                f"({err}); pass --tokenizer PATH"
+            ) from None
+    family = grammar.native_family(tokenizer)
+    logger.info("output_format native: the %s template writes prompts and reads outputs", family.name)
+    return family
 
 
 def _seeds(config: EvalConfig, generation: GenerationConfig, benchmarks: list[str]) -> list[int | None]:
@@ -430,6 +482,7 @@ def run_evaluation(
         logger.warning("%s skipped: %s", name, reason)
     out = Path(config.results_dir) if config.results_dir else default_results_dir(generation.model)
     backend = backend if backend is not None else build_backend(generation)
+    family = output_family(config, generation, backend)
     seeds = _seeds(config, generation, benchmarks)
     runs = []
     for seed in seeds:
@@ -438,7 +491,7 @@ def run_evaluation(
         for name in benchmarks:
             decoding = decoding_for(config, generation, name, seed)
             logger.info("%s: protocol %s, %s", name, config.protocol, decoding.describe())
-            report = RUNNERS[name](config, _bind(backend, decoding), folder)
+            report = RUNNERS[name](config, _bind(backend, decoding, family), folder)
             report.summary["decoding"] = decoding.describe()
             write_jsonl(folder / f"{name}_items.jsonl", report.items)  # beside, not inside, the outputs folder
             reports[name] = report
@@ -447,6 +500,7 @@ def run_evaluation(
             "model": generation.model,
             "backend": generation.backend,
             "protocol": config.protocol,
+            "output_format": config.output_format,
             "seed": seed,
             **{k: r.summary for k, r in reports.items()},
         }
@@ -457,6 +511,7 @@ def run_evaluation(
         "model": generation.model,
         "backend": generation.backend,
         "protocol": config.protocol,
+        "output_format": config.output_format,
         "bfcl_eval_version": bfcl.BFCL_EVAL_VERSION,
         "decoding": {name: decoding_for(config, generation, name, None).describe() for name in benchmarks},
         "seeds": [s for s in seeds if s is not None],

@@ -117,6 +117,7 @@ class PaperTable:
         h = self.header
         return (
             f"ToolRL paper table: {h.get('model', '')} (protocol {h.get('protocol')}, "
+            f"output format {h.get('output_format', 'toolrl')}, "
             f"bfcl-eval {h.get('bfcl_eval_version')}, backend {h.get('backend')}, "
             f"seeds {h.get('seeds') or 'none (greedy)'}, limit {h.get('limit') or 'none'})"
         )
