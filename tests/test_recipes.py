@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "recipes" / "tiny"
 # Short completions keep a generation round to a few seconds on a CPU.
@@ -128,3 +130,18 @@ def test_make_sft400_then_grpo_lora_merges_before_grpo(tmp_path, tiny_model_dir)
     assert assert_adapter(grpo_out)["base_model_name_or_path"] == str(merged)
     assert_reward_logs(grpo_out, steps=2)
     assert f"loading model {merged} " in log
+
+
+@pytest.mark.parametrize("lora", ["", pytest.param("LORA=1", marks=pytest.mark.slow)], ids=["full", "lora"])
+def test_make_sft400_then_grpo_native_format(tmp_path, tiny_model_dir, lora):
+    """FORMAT=native: SFT then GRPO in the model's own template (Qwen2.5's), LoRA off and (slow) on."""
+    run_dir, log = make_sft_then_grpo(
+        tmp_path, "FORMAT=native", f"TINY_MODEL={tiny_model_dir}", *([lora] if lora else [])
+    )
+    suffix = "-lora-native" if lora else "-native"
+    sft, grpo_out = run_dir / f"sft400{suffix}", run_dir / f"sft400_grpo{suffix}"
+    assert log.count("output_format native: rows, rewards and completions use the qwen2_5 chat template") == 2
+    assert "rendering synthetic [train] in the qwen2_5 template" in log
+    assert "--tool-call-parser hermes" in (sft / "README.md").read_text()
+    assert_reward_logs(grpo_out, steps=2)
+    (assert_adapter if lora else assert_full_weights)(grpo_out)

@@ -529,6 +529,8 @@ def parse_native_turn(text: str, family: NativeFamily) -> NativeTurn:
     if not isinstance(text, str):
         raise GrammarError(f"expected a string, got {type(text).__name__}")
     text = _strip_end(text, family)
+    if RESPONSE_OPEN in text or RESPONSE_CLOSE in text:
+        raise GrammarError(f"the paper's {RESPONSE_OPEN} tag in a native turn (its text needs no tag)")
     if not family.thinks:
         if text.startswith("{"):
             return NativeTurn(None, "", (_native_call(_json_value(text), family),))

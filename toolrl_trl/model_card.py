@@ -510,11 +510,112 @@ def _data_sentence(data: Mapping[str, Any]) -> str:
         described = f"the local file or folder `{source}`"
     else:
         described = f"[{source}](https://huggingface.co/datasets/{source})"
+    if data.get("output_format") == "native":
+        return (
+            f"Trained on {described}, converted by `toolrl_trl.data` into rows in the model's own chat template "
+            "(`output_format: native`): the tools passed as `tools=`, the dialogue as chat messages, and tool calls "
+            "written as the template writes them, so an OpenAI-compatible server with the matching tool parser "
+            "(Qwen2.5: `vllm serve --enable-auto-tool-choice --tool-call-parser hermes`) returns them as `tool_calls`."
+        )
     return (
         f"Trained on {described}, converted by `toolrl_trl.data` into ToolRL rows: a system prompt listing the "
         "tools (the paper's, rendered by `toolrl_trl.grammar.render_system_prompt`) and the dialogue history as "
         "the user turn."
     )
+
+
+def _toolrl_quick_start(model_id: str) -> list[str]:
+    """How to prompt a checkpoint trained in the paper's format and read its calls."""
+    system_prompt = grammar.render_system_prompt(EXAMPLE_TOOLS)
+    user_message = grammar.render_user_message(EXAMPLE_REQUEST)
+    tools_code = ",\n".join(
+        f"    ToolSpec({tool.name!r}, {tool.description!r}, {dict(tool.parameters)!r})" for tool in EXAMPLE_TOOLS
+    )
+    return [
+        "",
+        "## Quick start",
+        "",
+        "The model was trained on the ToolRL prompt format: the tools are listed in the system prompt, the dialogue "
+        "history is the user turn, and the answer is `<think> ... </think>` followed by a `<tool_call>` block (one "
+        "JSON call per line) and/or a `<response> ... </response>`. With this project installed "
+        "(`pip install -e .` in the toolrl-trl repository), `toolrl_trl.grammar` renders the prompt and parses the "
+        "calls:",
+        "",
+        "```python",
+        "from transformers import pipeline",
+        "",
+        "from toolrl_trl.grammar import ToolSpec, parse_tool_calls_lenient, render_system_prompt, render_user_message",
+        "",
+        "tools = [",
+        tools_code + ",",
+        "]",
+        "messages = [",
+        '    {"role": "system", "content": render_system_prompt(tools)},',
+        f'    {{"role": "user", "content": render_user_message({EXAMPLE_REQUEST!r})}},',
+        "]",
+        f'generator = pipeline("text-generation", model={model_id!r}, device_map="auto")',
+        'answer = generator(messages, max_new_tokens=512, return_full_text=False)[0]["generated_text"]',
+        "print(answer)",
+        "print(parse_tool_calls_lenient(answer))  # e.g. [{'name': 'get_weather', 'parameters': {'city': 'Paris'}}]",
+        "```",
+        "",
+        "Run the calls, then send their results back as the next user turn: the history so far (`<user> ... </user>`,"
+        " the model's turn, `grammar.render_observation(results)`) joined by `render_user_message([...])`.",
+        "",
+        "The system prompt the code above builds:",
+        "",
+        "````text",
+        system_prompt,
+        "````",
+        "",
+        "The user turn:",
+        "",
+        "````text",
+        user_message,
+        "````",
+        "",
+        "A well-formed answer:",
+        "",
+        "````text",
+        EXAMPLE_ANSWER,
+        "````",
+        "",
+        "Parsing the calls without this project (what `parse_tool_calls_lenient` does, as the paper's BFCL handler):",
+        "",
+        "```python",
+        _STANDALONE_PARSER,
+        "```",
+    ]
+
+
+def _native_quick_start(model_id: str) -> list[str]:
+    """How to serve a checkpoint trained in its own template (output_format native): standard tool calling."""
+    tools = json.dumps([grammar.tool_json_schema(tool) for tool in EXAMPLE_TOOLS], indent=4)
+    return [
+        "",
+        "## Quick start",
+        "",
+        "The model was trained in its own chat template's tool-calling format (`output_format: native`), so it is "
+        "served like any tool-calling model. With vLLM's OpenAI-compatible server and the parser of its template "
+        "(Qwen2.5: `hermes`; Llama 3.x: `llama3_json`, one call per turn):",
+        "",
+        "```bash",
+        f"vllm serve {model_id} --enable-auto-tool-choice --tool-call-parser hermes",
+        "```",
+        "",
+        "```python",
+        "from openai import OpenAI",
+        "",
+        'client = OpenAI(base_url="http://localhost:8000/v1", api_key="none")',
+        f"tools = {tools}",
+        f'messages = [{{"role": "user", "content": {EXAMPLE_REQUEST!r}}}]',
+        f"reply = client.chat.completions.create(model={model_id!r}, messages=messages, tools=tools)",
+        "print(reply.choices[0].message.tool_calls)",
+        "```",
+        "",
+        "With transformers alone: `tokenizer.apply_chat_template(messages, tools=tools, add_generation_prompt=True)`, "
+        "generate, and read the calls with `toolrl_trl.grammar.parse_native_turn` (the parser the rewards used).",
+    ]
 
 
 def render_model_card(record: Mapping[str, Any], eval_results: EvalResults | None = None) -> str:
@@ -608,69 +709,11 @@ def render_model_card(record: Mapping[str, Any], eval_results: EvalResults | Non
     if data_table:
         lines += ["", "| Data setting | Value |", "|---|---|", *data_table]
 
-    system_prompt = grammar.render_system_prompt(EXAMPLE_TOOLS)
-    user_message = grammar.render_user_message(EXAMPLE_REQUEST)
-    tools_code = ",\n".join(
-        f"    ToolSpec({tool.name!r}, {tool.description!r}, {dict(tool.parameters)!r})" for tool in EXAMPLE_TOOLS
-    )
-    lines += [
-        "",
-        "## Quick start",
-        "",
-        "The model was trained on the ToolRL prompt format: the tools are listed in the system prompt, the dialogue "
-        "history is the user turn, and the answer is `<think> ... </think>` followed by a `<tool_call>` block (one "
-        "JSON call per line) and/or a `<response> ... </response>`. With this project installed "
-        "(`pip install -e .` in the toolrl-trl repository), `toolrl_trl.grammar` renders the prompt and parses the "
-        "calls:",
-        "",
-        "```python",
-        "from transformers import pipeline",
-        "",
-        "from toolrl_trl.grammar import ToolSpec, parse_tool_calls_lenient, render_system_prompt, render_user_message",
-        "",
-        "tools = [",
-        tools_code + ",",
-        "]",
-        "messages = [",
-        '    {"role": "system", "content": render_system_prompt(tools)},',
-        f'    {{"role": "user", "content": render_user_message({EXAMPLE_REQUEST!r})}},',
-        "]",
-        f'generator = pipeline("text-generation", model={model_id!r}, device_map="auto")',
-        'answer = generator(messages, max_new_tokens=512, return_full_text=False)[0]["generated_text"]',
-        "print(answer)",
-        "print(parse_tool_calls_lenient(answer))  # e.g. [{'name': 'get_weather', 'parameters': {'city': 'Paris'}}]",
-        "```",
-        "",
-        "Run the calls, then send their results back as the next user turn: the history so far (`<user> ... </user>`,"
-        " the model's turn, `grammar.render_observation(results)`) joined by `render_user_message([...])`.",
-        "",
-        "The system prompt the code above builds:",
-        "",
-        "````text",
-        system_prompt,
-        "````",
-        "",
-        "The user turn:",
-        "",
-        "````text",
-        user_message,
-        "````",
-        "",
-        "A well-formed answer:",
-        "",
-        "````text",
-        EXAMPLE_ANSWER,
-        "````",
-        "",
-        "Parsing the calls without this project (what `parse_tool_calls_lenient` does, as the paper's BFCL handler):",
-        "",
-        "```python",
-        _STANDALONE_PARSER,
-        "```",
-        "",
-        "## Evaluation",
-        "",
-    ]
+    if data.get("output_format") == "native":
+        lines += _native_quick_start(model_id)
+    else:
+        lines += _toolrl_quick_start(model_id)
+    lines += ["", "## Evaluation", ""]
     if eval_results is not None:
         lines += [eval_results.markdown, "", f"From `{eval_results.source}`."]
     else:
