@@ -12,10 +12,10 @@ import inspect
 import pytest
 from trl import GRPOTrainer
 
-from toolrl_trl import grpo, kl_reward, ppo
+from toolrl_trl import grpo, kl_reward, ppo, throughput
 from toolrl_trl.kl_reward import PrivateAttribute, PrivateMethod, check_private_api
 
-MODULES = (kl_reward, grpo, ppo)
+MODULES = (kl_reward, grpo, ppo, throughput)
 ENTRIES = [(module.__name__, entry) for module in MODULES for entry in module.TRL_PRIVATE_API]
 
 

@@ -37,6 +37,8 @@ from typing import Any
 import torch
 from trl import GRPOConfig, GRPOTrainer
 
+from toolrl_trl import generation_budget as budget_lib
+from toolrl_trl.generation_budget import GenerationBudget, check_subsample_geometry
 from toolrl_trl.kl_reward import (
     PrivateAttribute,
     PrivateMethod,
@@ -56,6 +58,10 @@ TRL_PRIVATE_API: tuple[PrivateMethod | PrivateAttribute, ...] = (
     PrivateAttribute(GRPOTrainer, "reward_weights"),
     PrivateAttribute(GRPOTrainer, "_metrics"),
     PrivateAttribute(GRPOTrainer, "_logs"),
+    # generation_budget: the train sampler (TRL's RepeatSampler with skipped prompts left out) and what it is built from
+    PrivateMethod(GRPOTrainer, "_get_train_sampler", ("self", "dataset"), "override"),
+    PrivateAttribute(GRPOTrainer, "shuffle_dataset"),
+    PrivateAttribute(GRPOTrainer, "num_iterations"),
 )
 
 #: Metric names this trainer adds to TRL's (training only, with kl_reward_coef > 0).
@@ -66,7 +72,8 @@ TIED_GROUPS_METRIC = "kl_reward/frac_tied_groups"
 
 @dataclass
 class ToolRLGRPOConfig(GRPOConfig):
-    """``GRPOConfig`` plus the paper code's KL penalty inside the reward (``kl_reward_coef``, off by default)."""
+    """``GRPOConfig`` plus the paper code's KL penalty inside the reward (``kl_reward_coef``, off by default) and the
+    generation budget (``generation_budget``, ``rollout_subsample``: off; see ``toolrl_trl.generation_budget``)."""
 
     kl_reward_coef: float = field(
         default=0.0,
@@ -76,6 +83,38 @@ class ToolRLGRPOConfig(GRPOConfig):
             "sum_t (log pi_old - log pi_ref) before the group normalisation, which then divides by std + 1e-6 (the "
             "fork's; TRL's own uses 1e-4). The paper's code used 0.001 (algorithm.kl_ctrl.kl_coef). 0 (default) is "
             "TRL's GRPO unchanged. Needs beta: 0 (beta is TRL's KL loss term, a different thing)."
+        },
+    )
+    generation_budget: bool = field(
+        default=False,
+        metadata={
+            "help": "Skip, for the next epoch, prompts whose group had zero task-reward variance (all rollouts scored "
+            "the same, so GRPO's advantage is 0) in each of the last budget_patience epochs they were generated in; "
+            "each skipped prompt is re-checked with probability budget_recheck_rate per epoch. Off in the paper "
+            "recipes. With kl_reward_coef > 0 a tied group still has KL-only advantages, which skipping drops. See "
+            "toolrl_trl.generation_budget and docs/performance.md."
+        },
+    )
+    budget_patience: int = field(
+        default=1,
+        metadata={
+            "help": "generation_budget: epochs in a row with zero task-reward variance before a prompt is skipped."
+        },
+    )
+    budget_recheck_rate: float = field(
+        default=0.1,
+        metadata={
+            "help": "generation_budget: probability per epoch that a skipped prompt is generated anyway, so one that "
+            "started to differ comes back (a re-check with a reward spread resets its count)."
+        },
+    )
+    rollout_subsample: int = field(
+        default=0,
+        metadata={
+            "help": "Generate num_generations rollouts per prompt but compute the loss on this many of them: those "
+            "with the largest task-reward variance, advantages recomputed over them. Saves the policy's forward and "
+            "backward on the rest, not generation. 0 (default): off. Needs whole groups on each process and "
+            "per_device_train_batch_size x rollout_subsample divisible by num_generations."
         },
     )
 
@@ -95,6 +134,22 @@ class ToolRLGRPOConfig(GRPOConfig):
                 f"normalisation, so it needs multi_objective_aggregation: sum_then_normalize (got "
                 f"{self.multi_objective_aggregation!r})."
             )
+        GenerationBudget(self.budget_patience, self.budget_recheck_rate)  # validates both
+        if self.rollout_subsample:
+            if self.multi_objective_aggregation != "sum_then_normalize":
+                raise ValueError(
+                    "ToolRLGRPOConfig: rollout_subsample recomputes the advantages from the summed reward, so it needs "
+                    f"multi_objective_aggregation: sum_then_normalize (got {self.multi_objective_aggregation!r})."
+                )
+            try:
+                check_subsample_geometry(
+                    self.num_generations,
+                    self.rollout_subsample,
+                    self.per_device_train_batch_size,
+                    self.steps_per_generation,
+                )
+            except ValueError as err:
+                raise ValueError(f"ToolRLGRPOConfig: {err}") from None
 
 
 class ToolRLGRPOTrainer(RewardKLTrainer):
@@ -117,6 +172,11 @@ class ToolRLGRPOTrainer(RewardKLTrainer):
         peft_config: Any = None,
         **kwargs: Any,
     ):
+        self.generation_budget: GenerationBudget | None = None
+        if getattr(args, "generation_budget", False):
+            self.generation_budget = GenerationBudget(args.budget_patience, args.budget_recheck_rate, args.seed)
+            train_dataset = budget_lib.add_index_column(train_dataset)
+        self._last_kl_sums: torch.Tensor | None = None
         super().__init__(
             model=model,
             reward_funcs=reward_funcs,
@@ -138,11 +198,32 @@ class ToolRLGRPOTrainer(RewardKLTrainer):
                 "a frozen copy of the model" if self.ref_model is not None else "the adapter-disabled policy",
             )
 
+    def _get_train_sampler(self, dataset=None):
+        if self.generation_budget is None:
+            return super()._get_train_sampler(dataset)
+        return budget_lib.BudgetRepeatSampler(
+            data_source=self.train_dataset if dataset is None else dataset,
+            mini_repeat_count=self.num_generations,
+            batch_size=self.args.generation_batch_size // self.num_generations,
+            repeat_count=self.num_iterations * self.args.steps_per_generation,
+            shuffle=self.shuffle_dataset,
+            seed=self.args.seed,
+            budget=self.generation_budget,
+        )
+
     def _generate_and_score_completions(self, inputs):
+        prompt_indices = budget_lib.pop_prompt_indices(inputs) if self.generation_budget is not None else None
         output = super()._generate_and_score_completions(inputs)
-        if self.reward_kl_coef == 0.0 or not self.model.training:
+        if not self.model.training:
             return output
-        return self._add_kl_to_advantages(output)
+        self._last_kl_sums = None
+        if self.reward_kl_coef != 0.0:
+            output = self._add_kl_to_advantages(output)
+        if prompt_indices is not None:
+            budget_lib.record_generation_batch(self, prompt_indices)
+        if getattr(self.args, "rollout_subsample", 0):
+            output = budget_lib.subsample_rollouts(self, output, self._last_kl_sums)
+        return output
 
     def _add_kl_to_advantages(self, output: dict[str, Any]) -> dict[str, Any]:
         """Replace GRPO's advantages by the fork's: group-normalised (task reward - coef * summed KL)."""
@@ -150,6 +231,7 @@ class ToolRLGRPOTrainer(RewardKLTrainer):
         mask = self._loss_mask(output)
         kl = per_token_kl(old_logps, ref_logps, mask)
         kl_sums = self.accelerator.gather(kl.sum(dim=1))
+        self._last_kl_sums = kl_sums
 
         if self._last_rewards_per_func is None:
             raise RuntimeError("ToolRLGRPOTrainer: no rewards were computed for this generation batch.")
