@@ -70,17 +70,29 @@ demo: install ## ToolRL end to end on a CPU in under 10 minutes: tiny model, SFT
 bench-rewards: install ## reward throughput (completions/s) and its share of a tiny-model GRPO step
 	$(PY) -m toolrl_trl.reward_benchmark
 
+.PHONY: bench-grpo gpu-check
+bench-grpo: install ## the recipe's GRPO step against a bare TRL GRPOTrainer, interleaved; last line: overhead (ARGS=)
+	$(PY) -m toolrl_trl.bench_grpo $(ARGS)
+
+# No `install` prerequisite: an offline GPU machine has no index to install from. It uses .venv when there is one,
+# else python3 with the packages installed from carried wheels (docs/performance.md, "GPU check").
+GPU_CHECK_PY ?= $(if $(wildcard $(PY)),$(PY),python3)
+gpu-check: ## one CUDA GPU, offline, < 8 min: bf16 GRPO (full, LoRA, ZeRO-2) and SFT steps (ARGS="--dry_run true": CPU)
+	PYTHONPATH=$(CURDIR) $(GPU_CHECK_PY) -m toolrl_trl.gpu_check $(ARGS)
+
 # ---- Training (recipes/) -------------------------------------------------------------------------------------
 # make grpo-cold-start | sft400 | sft4k | sft400-then-grpo
 #   MODEL=tiny (default: recipes/tiny/ on the CPU, tiny model built on demand) or a recipes/ directory name
 #         (Qwen2.5-1.5B-Instruct, Qwen2.5-3B-Instruct, Qwen2.5-7B-Instruct, Llama-3.2-3B-Instruct)
 #   ACCEL=zero3 (a file of accelerate_configs/; default: plain python, one process)  NPROC=8 (--num_processes)
 #   LORA=1 (LoRA via --use_peft true)  DATA=path (--data_source; sft4k needs it)  OUT=outputs
+#   FORMAT=native (--output_format native: the model's own tool-calling template; outputs get a -native suffix)
 #   ARGS="--flag value ..." (every stage)  SFT_ARGS / GRPO_ARGS (one stage of sft400-then-grpo)
 MODEL ?= tiny
 ACCEL ?=
 NPROC ?=
 LORA ?=
+FORMAT ?=
 DATA ?=
 ARGS ?=
 SFT_ARGS ?=
@@ -90,9 +102,9 @@ TINY_MODEL := $(OUT)/tiny-qwen2
 IS_TINY := $(filter tiny,$(MODEL))
 RECIPES := recipes/$(MODEL)
 RUN_DIR := $(OUT)/$(MODEL)
-LORA_SUFFIX := $(if $(filter 1,$(LORA)),-lora)
+LORA_SUFFIX := $(if $(filter 1,$(LORA)),-lora)$(if $(filter native,$(FORMAT)),-native)
 LAUNCH := $(if $(ACCEL),$(VENV)/bin/accelerate launch --config_file accelerate_configs/$(ACCEL).yaml $(if $(NPROC),--num_processes $(NPROC)),$(PY))
-COMMON_FLAGS := $(if $(filter 1,$(LORA)),--use_peft true) $(if $(DATA),--data_source $(DATA))
+COMMON_FLAGS := $(if $(filter 1,$(LORA)),--use_peft true) $(if $(DATA),--data_source $(DATA)) $(if $(FORMAT),--output_format $(FORMAT))
 BASE_MODEL_FLAG := $(if $(IS_TINY),--model_name_or_path $(TINY_MODEL))
 MODEL_DEPS := $(if $(IS_TINY),$(TINY_MODEL)/config.json)
 SFT400_DIR := $(RUN_DIR)/sft400$(LORA_SUFFIX)
@@ -168,12 +180,26 @@ EVAL_MODEL := $(if $(IS_TINY),$(TINY_MODEL),$(MODEL))
 EVAL_DIR := $(OUT)/eval/$(notdir $(patsubst %/,%,$(EVAL_MODEL)))
 
 .PHONY: eval
-eval: $(MODEL_DEPS) | $(STAMP) ## the paper's table for a checkpoint (MODEL=path BENCHMARKS= PROTOCOL= LIMIT= SEEDS= ARGS=)
+eval: $(MODEL_DEPS) | $(STAMP) ## the paper's table for a checkpoint (MODEL=path BENCHMARKS= PROTOCOL= FORMAT= LIMIT= SEEDS= ARGS=)
 	$(PY) recipes/evaluate.py --model $(EVAL_MODEL) --backend $(BACKEND) --benchmarks $(BENCHMARKS) \
 		--protocol $(PROTOCOL) --apibank_data $(EVAL_DATA) --bamboogle_data $(EVAL_DATA)/bamboogle.json \
 		--search_backend $(SEARCH) $(if $(SEARCH_CORPUS),--search_corpus $(SEARCH_CORPUS)) \
 		$(if $(JUDGE_API_BASE),--judge_api_base $(JUDGE_API_BASE)) $(if $(JUDGE_MODEL),--judge_model $(JUDGE_MODEL)) \
-		$(if $(LIMIT),--limit $(LIMIT)) $(if $(SEEDS),--seeds $(SEEDS)) \
+		$(if $(LIMIT),--limit $(LIMIT)) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(FORMAT),--output_format $(FORMAT)) \
 		$(if $(TEMPERATURE),--generation_temperature $(TEMPERATURE)) \
 		$(if $(filter 1 true,$(PAPER_TEMPERATURES)),--paper_temperatures true) \
 		$(if $(EVAL_MAX_NEW_TOKENS),--max_new_tokens $(EVAL_MAX_NEW_TOKENS)) --results_dir $(EVAL_DIR) $(ARGS)
+
+# ---- Executed multi-turn mode (recipes/grpo_multiturn.py, docs/multiturn.md): same MODEL= ACCEL= NPROC= LORA=1 ARGS=
+#   DATA=path (--task_source: a JSON/JSONL file of environment-protocol rows; default: the synthetic world)
+.PHONY: grpo-multiturn eval-executed multiturn-demo
+grpo-multiturn: $(MODEL_DEPS) | $(STAMP) ## GRPO on rollouts that execute tools (MODEL= ACCEL= NPROC= LORA=1 DATA= ARGS=)
+	$(LAUNCH) recipes/grpo_multiturn.py --config $(RECIPES)/grpo_multiturn.yaml $(BASE_MODEL_FLAG) \
+		--output_dir $(RUN_DIR)/grpo_multiturn$(LORA_SUFFIX) $(if $(filter 1,$(LORA)),--use_peft true) \
+		$(if $(DATA),--task_source $(DATA)) $(ARGS)
+
+eval-executed: $(MODEL_DEPS) | $(STAMP) ## executed held-out tasks of a checkpoint: success, turns, rewards (MODEL=path ARGS=)
+	$(PY) -m toolrl_trl.eval.executed --model $(EVAL_MODEL) --output_dir $(EVAL_DIR) $(ARGS)
+
+multiturn-demo: install ## the executed mode's tiny measurement: SFT start, GRPO on executed tasks, before/after (SEED=)
+	$(PY) -m toolrl_trl.envs.demo --output_dir outputs/multiturn_demo/seed$(or $(SEED),0) --seed $(or $(SEED),0) $(ARGS)

@@ -14,6 +14,7 @@ from toolrl_trl.configs import (
     ToolRLScriptArguments,
     load_recipe,
     parse_grpo_args,
+    parse_grpo_multiturn_args,
     parse_ppo_args,
     parse_sft_args,
 )
@@ -57,6 +58,8 @@ def recipe_world_size(path: Path) -> int:
 def _parser_for(path: Path):
     """Every YAML under recipes/ belongs to one entry point; an unregistered recipe name fails the test below."""
     stem = path.stem
+    if "multiturn" in stem and ("grpo" in stem):
+        return lambda argv: parse_grpo_multiturn_args(argv)
     if stem in GRPO_METHODS or stem.endswith("grpo"):
         return lambda argv: parse_grpo_args(argv)
     if "ppo" in stem:

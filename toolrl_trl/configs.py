@@ -367,6 +367,17 @@ def make_ppo_parser() -> ToolRLParser:
     return ToolRLParser((GRPOScriptArguments, DataConfig, RewardConfig, PPOConfig, ModelConfig))
 
 
+def make_grpo_multiturn_parser() -> ToolRLParser:
+    """Parser for executed multi-turn GRPO: script (batching targets), task data, trajectory rewards, GRPO, model."""
+    from toolrl_trl.envs.multiturn import MultiTurnDataConfig
+    from toolrl_trl.grpo import ToolRLGRPOConfig
+    from toolrl_trl.trajectory_rewards import TrajectoryRewardConfig
+
+    return ToolRLParser(
+        (GRPOScriptArguments, MultiTurnDataConfig, TrajectoryRewardConfig, ToolRLGRPOConfig, ModelConfig)
+    )
+
+
 def parse_args(parser: ToolRLParser, argv: Sequence[str] | None = None) -> tuple:
     """Parse ``--config`` recipe + flags; unknown keys and flags raise ``ValueError``.
 
@@ -427,6 +438,12 @@ def parse_sft_args(argv: Sequence[str] | None = None) -> SFTArgs:
 def parse_grpo_args(argv: Sequence[str] | None = None, world_size: int | None = None) -> RLArgs:
     """Parse the GRPO options: ``(script, data, reward, training, model)``."""
     return parse_rl_args(make_grpo_parser, argv, world_size)
+
+
+def parse_grpo_multiturn_args(argv: Sequence[str] | None = None, world_size: int | None = None) -> RLArgs:
+    """Parse the executed multi-turn GRPO options: ``(script, data, reward, training, model)`` (data and reward are
+    ``MultiTurnDataConfig`` and ``TrajectoryRewardConfig``)."""
+    return parse_rl_args(make_grpo_multiturn_parser, argv, world_size)
 
 
 def parse_ppo_args(argv: Sequence[str] | None = None, world_size: int | None = None) -> RLArgs:
