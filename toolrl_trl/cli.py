@@ -12,8 +12,10 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: Environment variable that, set to 1, shows the traceback of user errors (as ``--debug`` does).
 DEBUG_ENV = "TOOLRL_DEBUG"
@@ -102,3 +104,15 @@ def display_path(path: str | os.PathLike[str]) -> str:
         return str(Path(path).resolve().relative_to(Path.cwd()))
     except ValueError:
         return str(path)
+
+
+def parse_options(config_class: type[T], argv: Sequence[str] | None = None) -> T:
+    """Parse one options dataclass; a value its ``__post_init__`` rejects is a usage error (one line, exit 2)."""
+    from transformers import HfArgumentParser
+
+    parser = HfArgumentParser(config_class)
+    try:
+        (config,) = parser.parse_args_into_dataclasses(args=argv)
+    except (ValueError, FileNotFoundError) as err:
+        parser.error(str(err))
+    return config

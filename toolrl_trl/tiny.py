@@ -113,7 +113,13 @@ def default_corpus() -> list[str]:
     return [grammar.render_system_prompt(tools), grammar.render_user_message("What is the weather in Paris?"), turn]
 
 
-def _train_tokenizer(corpus: Iterable[str], family: TinyFamily, vocab_size: int, whole_words: Sequence[str] = ()):
+def _train_tokenizer(
+    corpus: Iterable[str],
+    family: TinyFamily,
+    vocab_size: int,
+    whole_words: Sequence[str] = (),
+    phrases: Sequence[str] = (),
+):
     from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -136,6 +142,7 @@ def _train_tokenizer(corpus: Iterable[str], family: TinyFamily, vocab_size: int,
     )
     fast.add_tokens(GRAMMAR_TOKENS)
     fast.add_tokens([AddedToken(word, single_word=True) for word in whole_words])
+    fast.add_tokens([AddedToken(phrase, normalized=False) for phrase in phrases])
     fast.chat_template = _chat_template(family.template)
     return fast
 
@@ -154,12 +161,14 @@ def build_tiny_model(
     size: TinySize = TinySize(),
     seed: int = 0,
     whole_words: Sequence[str] = (),
+    phrases: Sequence[str] = (),
 ) -> Path:
     """Build and save a tiny random-weight model of ``family`` with a freshly trained tokenizer. Offline, seconds.
 
     ``whole_words`` become single tokens wherever they stand as a word (identifiers such as tool names): with
     tied embeddings a tiny model can then copy a name it never trained on from the prompt, as a pretrained
-    model copies any multi-token name.
+    model copies any multi-token name. ``phrases`` become single tokens wherever they occur (a block of text
+    that every prompt repeats verbatim, which a 2-layer model would otherwise have to attend across).
     """
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, GenerationConfig
@@ -169,7 +178,7 @@ def build_tiny_model(
     spec = FAMILIES[family]
     output_dir = Path(output_dir)
     tokenizer = _train_tokenizer(
-        corpus if corpus is not None else default_corpus(), spec, size.vocab_size, whole_words
+        corpus if corpus is not None else default_corpus(), spec, size.vocab_size, whole_words, phrases
     )
 
     config = AutoConfig.for_model(
