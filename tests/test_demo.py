@@ -134,9 +134,14 @@ def test_held_out_sets_are_unseen():
         (["--sft_recipe", "missing.yaml"], "missing.yaml"),
     ],
 )
-def test_bad_options_fail_before_anything_runs(argv, message, tmp_path):
-    with pytest.raises((ValueError, FileNotFoundError), match=message):
+def test_bad_options_fail_before_anything_runs(argv, message, tmp_path, capsys):
+    """A bad value is a usage error: one line naming it, exit status 2, nothing written."""
+    with pytest.raises(SystemExit) as stopped:
         demo.main(["--output_dir", str(tmp_path / "out"), *argv])
+    assert stopped.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert ": error: " in error
+    assert message in error
     assert not (tmp_path / "out").exists()
 
 
@@ -197,3 +202,66 @@ def test_output_folder_is_emptied_only_when_a_previous_demo_wrote_it(tmp_path):
         demo.prepare_output_dir(other)
     assert (other / "thesis.tex").read_text() == "keep me"
     assert demo.prepare_output_dir(tmp_path / "new" / "nested").is_dir()
+
+
+def _training_tools(config: demo.DemoConfig):
+    held_out = set(demo.config_held_out(config))
+    return [tool for tool in demo.synthetic.CATALOG if tool.name not in held_out], held_out
+
+
+def test_copy_tasks_call_a_listed_made_up_tool_with_the_requested_value():
+    config = demo.DemoConfig(seed=3)
+    tools, held_out = _training_tools(config)
+    words = demo.catalogue_words()
+    tasks = demo.copy_tasks(200, config.seed, tools, words)
+    assert tasks == demo.copy_tasks(200, config.seed, tools, words), "copy tasks must be seeded"
+    allowed_parts = set(demo.training_name_parts(tools))
+    held_out_parts = {part for name in held_out for part in name.split("_")} - allowed_parts
+    for task in tasks:
+        (call,) = task.calls
+        listed = {spec.name: spec for spec in task.tools}
+        assert call["name"] in listed and len(listed) == 2
+        assert not set(listed) & held_out
+        assert not {part for name in listed for part in name.split("_")} & held_out_parts
+        ((param, value),) = call["parameters"].items()
+        schema = listed[call["name"]].parameters[param]
+        assert schema["type"] == {str: "str", int: "int", float: "float"}[type(value)]
+        assert demo.synthetic.say(value) in task.request or str(value) in task.request
+        turn = grammar.parse_assistant_turn(task.output)
+        assert list(turn.tool_calls) == [call]
+    assert any(isinstance(next(iter(t.calls[0]["parameters"].values())), int) for t in tasks)
+
+
+def test_copy_transcripts_are_added_to_the_sft_data_only(tmp_path):
+    config = demo.DemoConfig(train_tasks=40, eval_unseen_prompts=4, eval_unseen_tools=4, copy_transcripts=25)
+    counts = demo.write_datasets(demo.build_tasks(config), config, tmp_path)
+    assert counts["copy_transcripts"] == 25
+    sft = [json.loads(line) for line in (tmp_path / "sft.jsonl").read_text().splitlines()]
+    grpo = (tmp_path / "grpo.jsonl").read_text().splitlines()
+    assert len(sft) == 40 + 25 and len(grpo) == 40
+
+
+def test_copy_pretraining_teaches_the_repeat_and_saves_in_place(tmp_path):
+    """A few steps on repeated random strings lower the loss on the repeat; the model is saved where it was."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from toolrl_trl.tiny import TinySize
+
+    size = TinySize(vocab_size=400, hidden_size=64, intermediate_size=128, num_layers=2, num_heads=4, num_kv_heads=2)
+    corpus = [f"tool number {i} calls get_thing_{i} with value {i * 7}" for i in range(50)]
+    demo.build_tiny_model(tmp_path, "qwen2", corpus=corpus, size=size, seed=0)
+
+    def repeat_loss() -> float:
+        model = AutoModelForCausalLM.from_pretrained(tmp_path).eval()
+        ids = torch.randint(50, model.config.vocab_size, (8, 12), generator=torch.Generator().manual_seed(1))
+        x = torch.cat([ids, ids], 1)
+        with torch.no_grad():
+            logits = model(x).logits[:, 11:-1]
+        return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 12:].reshape(-1)).item()
+
+    before = repeat_loss()
+    demo.pretrain_copying(tmp_path, steps=300, seed=0, length=12)
+    after = repeat_loss()
+    assert after < before - 1.0, (before, after)
+    assert not (tmp_path / "copy_pretraining").exists()

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from toolrl_trl import grammar, synthetic
-from toolrl_trl.cli import configure_logging
+from toolrl_trl.cli import configure_logging, parse_options
 from toolrl_trl.tiny import TinySize, build_tiny_model
 
 logger = logging.getLogger(__name__)
@@ -132,6 +132,22 @@ class DemoConfig:
         metadata={
             "help": "Share of SFT transcripts that add an unrequested <response> after the call: the starting "
             "point's format habit (the format reward wants the blocks the ground truth has, no more)."
+        },
+    )
+    copy_transcripts: int = field(
+        default=0,
+        metadata={
+            "help": "SFT transcripts on made-up tools (names from training name parts and syllables, random "
+            "single-token parameters) added to the SFT data: generic copying from the tool list. Measured: no held-out "
+            "tool was copied (see the README)."
+        },
+    )
+    copy_pretrain_steps: int = field(
+        default=0,
+        metadata={
+            "help": "Steps of a stage before SFT on random token strings repeated once (loss on the repeat): the "
+            "induction-style copying a pretrained model brings, learned over the whole vocabulary. 0 skips it. "
+            "Measured: the repeat is learned, the SFT after it is worse (see the README)."
         },
     )
     eval_unseen_prompts: int = field(
@@ -232,6 +248,95 @@ def build_tasks(config: DemoConfig) -> dict[str, list[synthetic.SyntheticTask]]:
     }
 
 
+#: Letters of the made-up name parts of copy transcripts (consonant-vowel syllables).
+_CONSONANTS = "bdfgklmnprstvz"
+_VOWELS = "aeiou"
+#: What a copy transcript's user says; ``{part}`` is a word of the target's name, ``{value}`` the argument.
+COPY_REQUESTS = (
+    "Please {part} {value}.",
+    "Can you {part} the {value}?",
+    "I need {part} for {value}.",
+    "Show me {value} {part}.",
+    "What is the {part} of {value}?",
+)
+
+
+def _made_up_part(rng: random.Random) -> str:
+    return "".join(rng.choice(_CONSONANTS) + rng.choice(_VOWELS) for _ in range(rng.randint(2, 3)))
+
+
+def training_name_parts(tools: Sequence[synthetic.SyntheticTool]) -> list[str]:
+    """The ``_``-separated parts of the training tools' names (``get``, ``weather``, ...), in catalogue order."""
+    return list(dict.fromkeys(part for tool in tools for part in tool.name.split("_")))
+
+
+def copy_tool(rng: random.Random, name_parts: Sequence[str], words: Sequence[str]) -> tuple[grammar.ToolSpec, str]:
+    """A made-up tool and its one required parameter.
+
+    The name joins 2-3 parts, each a training tool's name part or a made-up syllable string, so that copying it
+    is a sequence of sub-word pieces as a held-out name is; parameters are random single-token words.
+    """
+    parts = [rng.choice(name_parts) if rng.random() < 0.5 else _made_up_part(rng) for _ in range(rng.randint(2, 3))]
+    name = "_".join(parts)
+    required, optional = rng.sample(words, 2)
+    params: dict[str, Any] = {required: {"type": "str"}}
+    if rng.random() < 0.5:
+        params[optional] = {"type": "str, optional", "default": rng.choice(words)}
+    description = f"{parts[0].capitalize()} the {' '.join(parts[1:])}."
+    return grammar.ToolSpec(name, description, params), required
+
+
+def _typed(spoken: str) -> Any:
+    """``"25000"`` as 25000 and ``"2.5"`` as 2.5: a number a request says is a number in the call."""
+    for kind in (int, float):
+        try:
+            return kind(spoken)
+        except ValueError:
+            pass
+    return spoken
+
+
+def copy_tasks(
+    n: int, seed: int, tools: Sequence[synthetic.SyntheticTool], words: Sequence[str]
+) -> list[synthetic.SyntheticTask]:
+    """``n`` single-call tasks on made-up tools: the copying a pretrained model brings to a tool it never saw.
+
+    The user names a part of one listed tool's name and a value; the reference call copies that tool's name,
+    its required parameter and the value. No held-out tool name appears (its parts are training names' parts or
+    made-up syllables); parameter names and values are drawn from ``words``, the tokenizer's single-token words.
+    """
+    rng = random.Random(f"toolrl-demo-copy:{seed}")
+    values = list(words)
+    words = [word for word in words if word.isidentifier()]
+    name_parts = training_name_parts(tools)
+    tasks = []
+    for _ in range(n):
+        listed = [copy_tool(rng, name_parts, words) for _ in range(2)]
+        target, required = rng.choice(listed)
+        spoken = rng.choice(values)
+        value = _typed(spoken)
+        if not isinstance(value, str):
+            target = dataclasses.replace(
+                target, parameters={**target.parameters, required: {"type": type(value).__name__}}
+            )
+            listed = [(target, required) if spec.name == target.name else (spec, r) for spec, r in listed]
+        part = rng.choice(target.name.split("_")[1:])
+        request = rng.choice(COPY_REQUESTS).format(part=part, value=spoken)
+        tasks.append(
+            synthetic.SyntheticTask(
+                kind="single",
+                variant="copy",
+                tools=tuple(spec for spec, _ in listed),
+                history=(f"{grammar.USER_OPEN} {request} {grammar.USER_CLOSE}",),
+                think=THOUGHT,
+                calls=({"name": target.name, "parameters": {required: value}},),
+                target_tools=(target.name,),
+                request=request,
+            )
+        )
+    return tasks
+
+
 def write_datasets(
     tasks: dict[str, list[synthetic.SyntheticTask]], config: DemoConfig, folder: Path
 ) -> dict[str, Any]:
@@ -264,10 +369,59 @@ def write_datasets(
             for t in tasks[name]
         ],
     }
+    if config.copy_transcripts:
+        words = catalogue_words()
+        train_tools = [t for t in synthetic.CATALOG if t.name not in set(config_held_out(config))]
+        made_up = copy_tasks(config.copy_transcripts, config.seed, train_tools, words)
+        sft_rows += [
+            {"prompt": demo_prompt(t), "completion": [{"role": "assistant", "content": t.output}]} for t in made_up
+        ]
+        counts["copy_transcripts"] = len(made_up)
     for name, rows in files.items():
         with open(folder / name, "w", encoding="utf-8") as handle:
             handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
     return counts
+
+
+def pretrain_copying(model_dir: Path, steps: int, seed: int, length: int = 24, batch_size: int = 16) -> None:
+    """Train ``model_dir`` in place to continue a random token string that it has seen once before.
+
+    Two-layer transformers learn this induction circuit in a few hundred steps; it copies any token sequence,
+    so it does not depend on which names the tool list holds.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments
+
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    special = set(AutoTokenizer.from_pretrained(model_dir).all_special_ids)
+    ordinary = torch.tensor([i for i in range(model.config.vocab_size) if i not in special])
+    generator = torch.Generator().manual_seed(seed)
+    picks = torch.randint(len(ordinary), (steps * batch_size, length), generator=generator)
+    rows = [
+        {"input_ids": torch.cat([ids, ids]), "labels": torch.cat([torch.full_like(ids, -100), ids])}
+        for ids in ordinary[picks]
+    ]
+    args = TrainingArguments(
+        output_dir=str(model_dir / "copy_pretraining"),
+        max_steps=steps,
+        per_device_train_batch_size=batch_size,
+        learning_rate=1e-3,
+        warmup_steps=min(20, steps),
+        lr_scheduler_type="constant_with_warmup",
+        use_cpu=True,
+        seed=seed,
+        logging_steps=50,
+        save_strategy="no",
+        report_to="none",
+        disable_tqdm=False,
+    )
+    Trainer(model=model, args=args, train_dataset=rows).train()
+    model.save_pretrained(model_dir)
+    shutil.rmtree(model_dir / "copy_pretraining", ignore_errors=True)
+
+
+def config_held_out(config: DemoConfig) -> tuple[str, ...]:
+    return synthetic.select_held_out_tools(config.held_out_tools, config.seed)
 
 
 def tokenizer_corpus(tasks: Sequence[synthetic.SyntheticTask], count: int) -> list[str]:
@@ -574,6 +728,11 @@ def run(config: DemoConfig) -> dict[str, Any]:
     )
     stage_times["build"] = time.perf_counter() - t0
 
+    if config.copy_pretrain_steps:
+        t0 = time.perf_counter()
+        pretrain_copying(out / "base", config.copy_pretrain_steps, config.seed)
+        stage_times["copy_pretraining"] = time.perf_counter() - t0
+
     t0 = time.perf_counter()
     run_recipe("sft.py", plan.sft_args)
     stage_times["sft"] = time.perf_counter() - t0
@@ -606,10 +765,8 @@ def run(config: DemoConfig) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    from transformers import HfArgumentParser
-
     configure_logging()
-    (config,) = HfArgumentParser(DemoConfig).parse_args_into_dataclasses(args=argv)
+    config = parse_options(DemoConfig, argv)
     summary = run(config)
     out = Path(config.output_dir)
     times = ", ".join(f"{k} {v:.0f} s" for k, v in summary["stage_times_s"].items())
