@@ -205,7 +205,7 @@ def test_output_folder_is_emptied_only_when_a_previous_demo_wrote_it(tmp_path):
 
 
 def _training_tools(config: demo.DemoConfig):
-    held_out = set(demo.config_held_out(config))
+    held_out = set(demo.synthetic.select_held_out_tools(config.held_out_tools, config.seed))
     return [tool for tool in demo.synthetic.CATALOG if tool.name not in held_out], held_out
 
 

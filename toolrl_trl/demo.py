@@ -371,7 +371,8 @@ def write_datasets(
     }
     if config.copy_transcripts:
         words = catalogue_words()
-        train_tools = [t for t in synthetic.CATALOG if t.name not in set(config_held_out(config))]
+        held_out = set(synthetic.select_held_out_tools(config.held_out_tools, config.seed))
+        train_tools = [t for t in synthetic.CATALOG if t.name not in held_out]
         made_up = copy_tasks(config.copy_transcripts, config.seed, train_tools, words)
         sft_rows += [
             {"prompt": demo_prompt(t), "completion": [{"role": "assistant", "content": t.output}]} for t in made_up
@@ -418,10 +419,6 @@ def pretrain_copying(model_dir: Path, steps: int, seed: int, length: int = 24, b
     Trainer(model=model, args=args, train_dataset=rows).train()
     model.save_pretrained(model_dir)
     shutil.rmtree(model_dir / "copy_pretraining", ignore_errors=True)
-
-
-def config_held_out(config: DemoConfig) -> tuple[str, ...]:
-    return synthetic.select_held_out_tools(config.held_out_tools, config.seed)
 
 
 def tokenizer_corpus(tasks: Sequence[synthetic.SyntheticTask], count: int) -> list[str]:
