@@ -117,3 +117,15 @@ def test_fast_multiturn_demo_runs_every_stage(tmp_path):
         (tmp_path / "other").mkdir()
         (tmp_path / "other" / "keep.txt").write_text("mine")
         demo.main(["--output_dir", str(tmp_path / "other"), "--fast", "true"])
+
+
+@pytest.mark.slow
+def test_full_multiturn_demo_meets_the_bar(tmp_path):
+    """`make multiturn-demo` as shipped (seed 0): GRPO on executed rollouts makes the second call and raises the
+    held-out success rate, in under 10 minutes on 2 cores."""
+    summary = demo.main(["--output_dir", str(tmp_path / "mt"), "--seed", "0"])
+    before, after = summary["before"], summary["after"]
+    assert after["success"] >= before["success"] + 0.1, (before["success"], after["success"])
+    assert after["tool_calls"] >= before["tool_calls"] + 0.8, (before["tool_calls"], after["tool_calls"])
+    assert after["format"] >= 0.9
+    assert summary["wall_time_s"] < 600
