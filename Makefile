@@ -156,8 +156,9 @@ sft400-then-ppo: sft400-full-weights ## SFT400, (LoRA: merge), then PPO from it 
 
 # ---- Evaluation (recipes/evaluate.py; docs/evaluation.md) -----------------------------------------------------
 # make eval MODEL=outputs/Qwen2.5-3B-Instruct/grpo_cold_start   (MODEL=tiny, the default: the tiny CPU model)
-#   BENCHMARKS=all (default: what can run; the rest is skipped with a line saying how to enable it) or a list
-#     (bfcl,apibank,bamboogle: each must run)   PROTOCOL=paper (the paper's scripts, default) | project
+#   BENCHMARKS=all (default: what of the paper's can run; the rest is skipped with a line saying how to enable it)
+#     or a list (bfcl,apibank,bamboogle,executed: each must run; executed = the multi-turn mode's held-out tasks)
+#   PROTOCOL=paper (the paper's scripts, default) | project
 #   LIMIT=20 (items per BFCL category / API-Bank level / Bamboogle)   BACKEND=hf|vllm|openai
 #   EVAL_DATA=../shared/data/toolrl (the paper's API-Bank and Bamboogle files: a directory or URL prefix)
 #   SEARCH=bm25|serper  SEARCH_CORPUS=wiki.jsonl (bm25)  JUDGE_API_BASE=URL JUDGE_MODEL=gpt-4o (key: OPENAI_API_KEY)
@@ -198,8 +199,9 @@ grpo-multiturn: $(MODEL_DEPS) | $(STAMP) ## GRPO on rollouts that execute tools 
 		--output_dir $(RUN_DIR)/grpo_multiturn$(LORA_SUFFIX) $(if $(filter 1,$(LORA)),--use_peft true) \
 		$(if $(DATA),--task_source $(DATA)) $(ARGS)
 
-eval-executed: $(MODEL_DEPS) | $(STAMP) ## executed held-out tasks of a checkpoint: success, turns, rewards (MODEL=path ARGS=)
-	$(PY) -m toolrl_trl.eval.executed --model $(EVAL_MODEL) --output_dir $(EVAL_DIR) $(ARGS)
+eval-executed: BENCHMARKS := executed
+eval-executed: FORMAT := $(or $(FORMAT),native)
+eval-executed: eval ## make eval BENCHMARKS=executed FORMAT=native: executed held-out tasks (MODEL=path ARGS=)
 
 multiturn-demo: install ## the executed mode's tiny measurement: SFT start, GRPO on executed tasks, before/after (SEED=)
 	$(PY) -m toolrl_trl.envs.demo --output_dir outputs/multiturn_demo/seed$(or $(SEED),0) --seed $(or $(SEED),0) $(ARGS)

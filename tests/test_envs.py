@@ -245,7 +245,7 @@ def test_a_world_tool_error_names_the_known_values():
 
 def test_chain_names_are_checked():
     assert world.parse_chains("two_step") == world.TWO_STEP_CHAINS
-    with pytest.raises(KeyError, match="unknown chain 'nope'; valid: "):
+    with pytest.raises(ValueError, match="unknown chain 'nope'; valid: all, two_step, contact_weather"):
         world.parse_chains("contact_time,nope")
 
 

@@ -275,6 +275,8 @@ def test_a_bad_task_source_is_a_one_line_user_error(tmp_path):
         UserError, match=r"task_source='.*nope.jsonl' is neither a registered task source \(synthetic_world"
     ):
         parse_grpo_multiturn_args(["--config", str(RECIPE), "--task_source", str(tmp_path / "nope.jsonl")])
+    with pytest.raises(UserError, match=r"unknown chain 'nope'; valid: all, two_step, contact_weather"):
+        parse_grpo_multiturn_args(["--config", str(RECIPE), "--world_chains", "contact_time,nope"])
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -521,14 +521,16 @@ def get_chain(name: str) -> Chain:
 
 
 def parse_chains(spec: str | Sequence[str] | None) -> tuple[str, ...]:
-    """Chain names from a comma-separated string (``all``, ``two_step`` or names); unknown names fail with the list."""
+    """Chain names from a comma-separated string (``all``, ``two_step`` or names); an unknown name is a
+    ``ValueError`` that lists the valid ones."""
     if spec is None or spec == "" or spec == "all":
         return tuple(CHAINS_BY_NAME)
     if spec == "two_step":
         return TWO_STEP_CHAINS
     names = [part.strip() for part in spec.split(",")] if isinstance(spec, str) else list(spec)
     for name in names:
-        get_chain(name)
+        if name not in CHAINS_BY_NAME:  # a user's value (a flag, a recipe key): ValueError, as options raise
+            raise ValueError(f"unknown chain {name!r}; valid: all, two_step, {', '.join(CHAINS_BY_NAME)}")
     return tuple(dict.fromkeys(names))
 
 

@@ -7,7 +7,8 @@ answer); the numbers are per-episode means, overall and per subset (the syntheti
 ``unseen_tools``, or ``all`` for rows without a split).
 
 CLI: ``python -m toolrl_trl.eval.executed --model <dir> [--task_source synthetic_world] [--world_test_size 64]``;
-``recipes/evaluate.py --benchmarks executed`` runs it inside ``make eval``.
+``recipes/evaluate.py --benchmarks executed`` (``make eval BENCHMARKS=executed``, or ``make eval-executed``) runs the
+same body beside the paper's benchmarks.
 """
 
 from __future__ import annotations
@@ -38,15 +39,15 @@ METRICS = (
 
 
 @dataclass
-class ExecutedEvalConfig:
-    """``python -m toolrl_trl.eval.executed``: which tasks, which checkpoint, how long an episode may run."""
+class ExecutedTasksConfig:
+    """Which held-out tasks and how long an episode may run (flags of both this CLI and ``recipes/evaluate.py``)."""
 
-    model: str = field(default="", metadata={"help": "Checkpoint directory or Hub id to evaluate."})
     task_source: str = field(
         default="synthetic_world",
-        metadata={"help": "synthetic_world (its held-out splits) or a JSON/JSONL file of protocol rows."},
+        metadata={
+            "help": "Executed tasks: synthetic_world (its held-out splits) or a JSON/JSONL file of protocol rows."
+        },
     )
-    output_format: str = field(default="native", metadata={"help": "native or toolrl (as the model was trained)."})
     dataset_seed: int = field(default=0, metadata={"help": "Synthetic world seed (use the training run's)."})
     world_chains: str = field(default="all", metadata={"help": "Synthetic world chains (all, two_step or names)."})
     world_test_size: int = field(default=64, metadata={"help": "Synthetic world: tasks per held-out split."})
@@ -54,25 +55,66 @@ class ExecutedEvalConfig:
         default=0, metadata={"help": "Synthetic world: held-out tools (as in training; > 0 adds unseen_tools)."}
     )
     world_distractors: int = field(default=1, metadata={"help": "Synthetic world: distractor tools per prompt."})
-    max_tool_calling_iterations: int = field(default=6, metadata={"help": "Rounds of tool calls per episode."})
-    max_completion_length: int = field(
-        default=1024, metadata={"help": "Tokens per episode (assistant turns and tool results)."}
+    max_tool_calling_iterations: int = field(
+        default=6, metadata={"help": "Executed tasks: rounds of tool calls per episode."}
     )
+    max_completion_length: int = field(
+        default=1024, metadata={"help": "Executed tasks: tokens per episode (assistant turns and tool results)."}
+    )
+
+    def __post_init__(self) -> None:
+        from toolrl_trl.envs.multiturn import SYNTHETIC_SOURCE
+
+        for name in ("world_test_size", "max_tool_calling_iterations", "max_completion_length"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name} must be at least 1, got {getattr(self, name)}")
+        if self.world_distractors < 0:
+            raise ValueError(f"--world_distractors must be >= 0, got {self.world_distractors}")
+        if self.task_source == SYNTHETIC_SOURCE:
+            from toolrl_trl.envs import world
+
+            world.parse_chains(self.world_chains)
+            world.select_held_out_tools(self.world_held_out_tools, self.dataset_seed)
+        elif not Path(self.task_source).is_file():
+            raise ValueError(f"--task_source {self.task_source!r} is neither {SYNTHETIC_SOURCE} nor a file")
+
+
+@dataclass
+class ExecutedEvalConfig(ExecutedTasksConfig):
+    """``python -m toolrl_trl.eval.executed``: the held-out tasks, plus which checkpoint and where the report goes."""
+
+    model: str = field(default="", metadata={"help": "Checkpoint directory or Hub id to evaluate."})
+    output_format: str = field(default="native", metadata={"help": "native or toolrl (as the model was trained)."})
     batch_size: int = field(default=16, metadata={"help": "Episodes generated together."})
     output_dir: str | None = field(default=None, metadata={"help": "Where executed.json goes (null: printed only)."})
 
+    def __post_init__(self) -> None:
+        from toolrl_trl.grammar import OUTPUT_FORMATS
 
-def evaluation_rows(config: Any) -> dict[str, list[dict[str, Any]]]:
-    """Held-out rows per subset: the synthetic world's unseen prompts (and unseen tools), or a file's rows."""
+        super().__post_init__()
+        if self.output_format not in OUTPUT_FORMATS:
+            raise ValueError(
+                f"--output_format {self.output_format!r} is not valid; valid: {', '.join(OUTPUT_FORMATS)}"
+            )
+        if self.batch_size < 1:
+            raise ValueError(f"--batch_size must be at least 1, got {self.batch_size}")
+
+
+def evaluation_rows(
+    tasks: ExecutedTasksConfig, output_format: str, limit: int | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """Held-out rows per subset (the first ``limit`` of each): the synthetic world's unseen prompts (and unseen
+    tools), or a file's rows."""
     from toolrl_trl.envs.multiturn import SYNTHETIC_SOURCE, read_rows, routed, synthetic_generator
 
-    if config.task_source != SYNTHETIC_SOURCE:
-        return {"all": routed(read_rows(config.task_source))}
-    generator = synthetic_generator(config)
-    subsets = {"unseen_prompts": generator.tasks("unseen_prompts", config.world_test_size)}
+    if tasks.task_source != SYNTHETIC_SOURCE:
+        return {"all": routed(read_rows(tasks.task_source)[:limit])}
+    size = tasks.world_test_size if limit is None else min(limit, tasks.world_test_size)
+    generator = synthetic_generator(tasks)
+    subsets = {"unseen_prompts": generator.tasks("unseen_prompts", size)}
     if generator.held_out:
-        subsets["unseen_tools"] = generator.tasks("unseen_tools", config.world_test_size)
-    return {name: routed([t.row(config.output_format) for t in tasks]) for name, tasks in subsets.items()}
+        subsets["unseen_tools"] = generator.tasks("unseen_tools", size)
+    return {name: routed([t.row(output_format) for t in rows]) for name, rows in subsets.items()}
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -183,28 +225,51 @@ def summarize(per_episode: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def run(config: ExecutedEvalConfig) -> dict[str, Any]:
-    """Evaluate ``config.model`` on every held-out subset; write ``executed.json`` under ``output_dir`` if given."""
-    from toolrl_trl.cli import UserError
+def evaluate_checkpoint(
+    model: str,
+    tasks: ExecutedTasksConfig,
+    *,
+    output_format: str = "native",
+    batch_size: int = 16,
+    limit: int | None = None,
+    output_dir: str | Path | None = None,
+) -> dict[str, Any]:
+    """``model`` on every held-out subset; writes ``executed.json`` under ``output_dir`` if given.
 
-    if not config.model:
-        raise UserError("--model is required: the checkpoint to evaluate")
-    subsets = evaluation_rows(config)
+    The one body of ``python -m toolrl_trl.eval.executed`` and of ``recipes/evaluate.py --benchmarks executed``.
+    """
+    subsets = evaluation_rows(tasks, output_format, limit)
     rows = [row for subset in subsets.values() for row in subset]
+    logger.info("executed tasks: %s", ", ".join(f"{name} {len(r)}" for name, r in subsets.items()))
     result = evaluate_rows(
-        config.model,
+        model,
         rows,
-        output_format=config.output_format,
-        max_tool_calling_iterations=config.max_tool_calling_iterations,
-        max_completion_length=config.max_completion_length,
-        batch_size=config.batch_size,
+        output_format=output_format,
+        max_tool_calling_iterations=tasks.max_tool_calling_iterations,
+        max_completion_length=tasks.max_completion_length,
+        batch_size=batch_size,
     )
-    if config.output_dir:
-        path = Path(config.output_dir) / "executed.json"
+    if output_dir:
+        path = Path(output_dir) / "executed.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(result, indent=2))
         logger.info("wrote %s", path)
     return result
+
+
+def run(config: ExecutedEvalConfig) -> dict[str, Any]:
+    """The CLI's body: :func:`evaluate_checkpoint` with the parsed options."""
+    from toolrl_trl.cli import UserError
+
+    if not config.model:
+        raise UserError("--model is required: the checkpoint to evaluate")
+    return evaluate_checkpoint(
+        config.model,
+        config,
+        output_format=config.output_format,
+        batch_size=config.batch_size,
+        output_dir=config.output_dir,
+    )
 
 
 def format_report(result: dict[str, Any]) -> str:
@@ -219,15 +284,12 @@ def format_report(result: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    from transformers import HfArgumentParser
-
-    from toolrl_trl.cli import run_guarded
+    from toolrl_trl.cli import parse_options, run_guarded
 
     holder: dict[str, Any] = {}
 
     def body(args: list[str]) -> None:
-        (config,) = HfArgumentParser(ExecutedEvalConfig).parse_args_into_dataclasses(args=args)
-        holder["result"] = run(config)
+        holder["result"] = run(parse_options(ExecutedEvalConfig, args))
         logger.info("executed held-out tasks:\n%s", format_report(holder["result"]))
 
     run_guarded(body, argv)

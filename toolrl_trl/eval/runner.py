@@ -8,8 +8,11 @@ reads), scores them, writes ``scores.json`` next to them and the paper's table
 
 ``--protocol paper`` (default) is what the paper's released scripts ran; ``project`` is this
 project's own variant of each benchmark (see ``docs/evaluation.md`` for every difference).
-``--benchmarks all`` (default) runs every benchmark that can run as configured and skips the
-others with one log line saying how to enable them; a benchmark named explicitly must run.
+``--benchmarks all`` (default) runs every benchmark of the paper that can run as configured and
+skips the others with one log line saying how to enable them; a benchmark named explicitly must run.
+``executed`` (named, never in ``all``: it is this project's, not the paper's) rolls out the executed
+multi-turn mode's held-out tasks with TRL's tool loop (:mod:`toolrl_trl.eval.executed`) and writes
+``executed.json``; it is not a column of the paper's table.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from toolrl_trl import grammar
-from toolrl_trl.eval import apibank, bamboogle, bfcl
+from toolrl_trl.eval import apibank, bamboogle, bfcl, executed
 from toolrl_trl.eval.common import ScoreReport, is_url, write_jsonl
 from toolrl_trl.eval.generation import (
     DEFAULT_MAX_NEW_TOKENS,
@@ -41,7 +44,10 @@ from toolrl_trl.eval.table import PaperTable
 
 logger = logging.getLogger(__name__)
 
-BENCHMARKS = ("bfcl", "apibank", "bamboogle")
+#: The paper's benchmarks: what ``--benchmarks all`` means, the columns of the paper's table.
+PAPER_BENCHMARKS = ("bfcl", "apibank", "bamboogle")
+#: Every benchmark: the paper's, and this project's executed held-out tasks (``toolrl_trl.eval.executed``).
+BENCHMARKS = (*PAPER_BENCHMARKS, "executed")
 PROTOCOLS = ("paper", "project")
 Generate = Callable[[list[list[dict[str, str]]]], list[str]]
 
@@ -62,8 +68,10 @@ class EvalConfig:
     benchmarks: str = field(
         default="all",
         metadata={
-            "help": f"Comma-separated benchmarks among {', '.join(BENCHMARKS)}, or all: every benchmark that can run "
-            "as configured (the others are skipped, saying how to enable them)."
+            "help": f"Comma-separated benchmarks among {', '.join(BENCHMARKS)}, or all: every benchmark of the paper "
+            "that can run as configured (the others are skipped, saying how to enable them). executed (named only): "
+            "the executed multi-turn mode's held-out tasks, rolled out by TRL's tool loop (--task_source, "
+            "--world_* flags; docs/multiturn.md)."
         },
     )
     protocol: str = field(
@@ -174,7 +182,7 @@ def parse_benchmarks(spec: str) -> tuple[list[str], bool]:
     """The benchmarks asked for and whether they were named explicitly (``all`` is not)."""
     names = [s.strip() for s in spec.split(",") if s.strip()]
     if names == ["all"]:
-        return list(BENCHMARKS), False
+        return list(PAPER_BENCHMARKS), False
     for name in names:
         if name not in BENCHMARKS:
             raise ValueError(f"unknown benchmark {name!r} in --benchmarks; valid: {', '.join(BENCHMARKS)} (or all)")
@@ -270,6 +278,7 @@ def check_inputs(config: EvalConfig, generation: GenerationConfig | None = None)
         "bfcl": lambda: None if bfcl.is_available() else _bfcl_missing(),
         "apibank": lambda: _missing_apibank(config),
         "bamboogle": lambda: _missing_bamboogle(config),
+        "executed": lambda: _missing_executed(generation),
     }
     run, skipped = [], {}
     for name in requested:
@@ -289,6 +298,15 @@ def check_inputs(config: EvalConfig, generation: GenerationConfig | None = None)
     if not run:
         raise ValueError(f"no benchmark can run as configured: {'; '.join(f'{k}: {v}' for k, v in skipped.items())}")
     return run, skipped
+
+
+def _missing_executed(generation: GenerationConfig | None) -> str | None:
+    if generation is not None and generation.backend == "openai":
+        return (
+            "it runs the checkpoint in this process through TRL's tool loop (transformers), not behind an endpoint: "
+            "use --backend hf with --model PATH"
+        )
+    return None
 
 
 def _bfcl_missing() -> str:
@@ -394,17 +412,19 @@ def default_results_dir(model: str) -> Path:
 
 @dataclass
 class EvaluationResult:
-    """What :func:`run_evaluation` produced: per-seed reports, the skipped benchmarks and the paper's table."""
+    """What :func:`run_evaluation` produced: per-seed reports, the skipped benchmarks, the paper's table (None when
+    only ``executed`` ran) and the executed tasks' summary (None when it did not run)."""
 
     runs: list[dict[str, ScoreReport]]
     skipped: dict[str, str]
-    table: PaperTable
+    table: PaperTable | None
     results_dir: Path
+    executed: dict[str, Any] | None = None
 
     @property
     def reports(self) -> dict[str, ScoreReport]:
-        """The (first seed's) reports by benchmark."""
-        return self.runs[0]
+        """The (first seed's) reports by benchmark (empty when only ``executed`` ran)."""
+        return self.runs[0] if self.runs else {}
 
 
 def _bind(backend: Backend, decoding: Decoding, family: grammar.NativeFamily | None = None) -> Generate:
@@ -469,18 +489,47 @@ def _notes(config: EvalConfig, benchmarks: list[str]) -> list[str]:
     return notes
 
 
+def run_executed(
+    config: EvalConfig, generation: GenerationConfig, tasks: executed.ExecutedTasksConfig | None, out: Path
+) -> dict[str, Any]:
+    """The executed held-out tasks of ``generation.model`` (greedy, one episode each); writes ``executed.json``."""
+    if generation.backend != "hf":
+        logger.info(
+            "executed: episodes are generated by TRL's tool loop with transformers, not by %s", generation.backend
+        )
+    result = executed.evaluate_checkpoint(
+        generation.model,
+        tasks or executed.ExecutedTasksConfig(),
+        output_format=config.output_format,
+        batch_size=generation.batch_size,
+        limit=config.limit,
+        output_dir=out,
+    )
+    logger.info("executed: success %.3f over %d episodes", result["success"], result["n"])
+    return result
+
+
 def run_evaluation(
-    config: EvalConfig, generation: GenerationConfig, backend: Backend | None = None
+    config: EvalConfig,
+    generation: GenerationConfig,
+    backend: Backend | None = None,
+    tasks: executed.ExecutedTasksConfig | None = None,
 ) -> EvaluationResult:
     """Run the benchmarks (per seed); writes outputs, ``<benchmark>_items.jsonl``, ``scores.json``, ``results.*``.
 
     One seed (or greedy decoding): everything in ``results_dir``. Several: each seed's outputs and
-    scores in ``results_dir/seed-<s>/``, the table over all seeds in ``results_dir``.
+    scores in ``results_dir/seed-<s>/``, the table over all seeds in ``results_dir``. ``executed`` is
+    greedy and runs once, into ``results_dir/executed.json`` (``tasks``: which tasks; default the
+    synthetic world's held-out splits).
     """
-    benchmarks, skipped = check_inputs(config, generation)
+    requested, skipped = check_inputs(config, generation)
     for name, reason in skipped.items():
         logger.warning("%s skipped: %s", name, reason)
     out = Path(config.results_dir) if config.results_dir else default_results_dir(generation.model)
+    executed_result = run_executed(config, generation, tasks, out) if "executed" in requested else None
+    benchmarks = [name for name in requested if name in PAPER_BENCHMARKS]
+    if not benchmarks:
+        return EvaluationResult([], skipped, None, out, executed_result)
     backend = backend if backend is not None else build_backend(generation)
     family = output_family(config, generation, backend)
     seeds = _seeds(config, generation, benchmarks)
@@ -520,4 +569,4 @@ def run_evaluation(
     table = PaperTable.build(runs, header, {**skipped}, _notes(config, benchmarks))
     table.write(out)
     logger.info("results written to %s", out)
-    return EvaluationResult(runs, skipped, table, out)
+    return EvaluationResult(runs, skipped, table, out, executed_result)
