@@ -27,16 +27,26 @@ def _run(*flags: str, timeout: int = 600) -> subprocess.CompletedProcess:
 
 def test_dry_run_in_process(tmp_path, capsys):
     status = gpu_check.main(
-        ["--dry_run", "true", "--isolate", "false", "--cases", "grpo_lora,sft", "--out_dir", str(tmp_path)]
+        [
+            "--dry_run",
+            "true",
+            "--isolate",
+            "false",
+            "--cases",
+            "grpo_lora,grpo_multiturn,sft",
+            "--out_dir",
+            str(tmp_path),
+        ]
     )
     assert status == 0
     report = json.loads((tmp_path / "gpu_check.json").read_text())
     results = {r["case"]: r for r in report["results"]}
-    assert set(results) == {"grpo_lora", "sft"}
+    assert set(results) == {"grpo_lora", "grpo_multiturn", "sft"}
     assert all("error" not in r and r["steps"] == 1 and r["tokens_per_s"] > 0 for r in results.values())
     assert results["grpo_lora"]["peft"] and not results["sft"]["peft"]
     assert results["grpo_lora"]["tokens"] == "completion" and results["sft"]["tokens"] == "trained"
-    assert capsys.readouterr().out.strip().splitlines()[-1] == "gpu check: 2/2 case(s) passed in " + (
+    assert results["grpo_multiturn"]["tokens"] == "completion" and not results["grpo_multiturn"]["peft"]
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "gpu check: 3/3 case(s) passed in " + (
         f"{report['wall_s']:.0f} s"
     )
 
@@ -98,4 +108,8 @@ def test_the_whole_dry_run_as_the_gpu_runs_it(tmp_path):
     assert [r["case"] for r in results] == list(gpu_check.CASES) and not any("error" in r for r in results)
     (zero2,) = [r for r in results if r["case"] == "grpo_zero2"]
     assert zero2["distributed"] == "DistributedType.DEEPSPEED"
-    assert proc.stdout.strip().splitlines()[-1].startswith("gpu check: 4/4 case(s) passed")
+    assert (
+        proc.stdout.strip()
+        .splitlines()[-1]
+        .startswith(f"gpu check: {len(gpu_check.CASES)}/{len(gpu_check.CASES)} case(s) passed")
+    )

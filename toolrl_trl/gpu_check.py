@@ -13,6 +13,10 @@ size (nothing is downloaded), then runs each case in its own process through the
 - ``grpo_lora``: the same with LoRA (bf16 weights; the reference is the adapter-disabled policy);
 - ``grpo_zero2``: the same as ``grpo_full`` under DeepSpeed ZeRO-2 in one process
   (``accelerate launch --config_file accelerate_configs/zero2.yaml --num_processes 1``);
+- ``grpo_multiturn``: the ``grpo_full`` settings on executed rollouts (``recipes/tiny/grpo_multiturn.yaml``
+  through ``envs.multiturn.build_trainer``: TRL's tool loop, the synthetic world, the trajectory rewards). A random
+  model seldom writes a call that parses, so this checks the multi-turn trainer's GPU path (generation, rewards,
+  in-reward KL, loss with the episode masks); tool execution itself is CPU code, tested in the suite;
 - ``sft``: the tiny SFT recipe (``recipes/tiny/sft400.yaml``) on the GPU.
 
 Per case it prints completion tokens/s (SFT: trained tokens/s), step time and peak GPU memory, and it exits with
@@ -39,7 +43,7 @@ logger = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RECIPES = REPO_ROOT / "recipes"
-CASES = ("grpo_full", "grpo_lora", "grpo_zero2", "sft")
+CASES = ("grpo_full", "grpo_lora", "grpo_zero2", "grpo_multiturn", "sft")
 RESULT_PREFIX = "GPU_CHECK_RESULT "
 #: Importable modules the check needs, with the pip distribution that provides each.
 REQUIRED = {
@@ -229,9 +233,11 @@ def build_model(out: Path, dry_run: bool) -> Path:
 
 
 def grpo_argv(case: str, args: GpuCheckArguments, model_dir: str, output_dir: str) -> list[str]:
-    """The tiny GRPO recipe's command line with this case's model, sizes and device flags."""
+    """The tiny GRPO recipe's command line (multi-turn: ``grpo_multiturn.yaml``) with this case's model, sizes and
+    device flags."""
     batch = args.prompts_per_step * 4
-    argv = ["--config", str(RECIPES / "tiny" / "grpo_cold_start.yaml"), "--model_name_or_path", model_dir]
+    recipe = "grpo_multiturn.yaml" if case == "grpo_multiturn" else "grpo_cold_start.yaml"
+    argv = ["--config", str(RECIPES / "tiny" / recipe), "--model_name_or_path", model_dir]
     argv += ["--output_dir", output_dir, "--max_steps", str(args.max_steps), "--num_generations", "4"]
     argv += ["--per_device_train_batch_size", str(batch), "--gradient_accumulation_steps", "1"]
     argv += ["--steps_per_generation", "1", "--prompts_per_generation_round", str(args.prompts_per_step)]
@@ -271,6 +277,13 @@ def run_case(case: str, args: GpuCheckArguments, model_dir: str) -> dict[str, An
         from toolrl_trl.training import build_sft_trainer
 
         trainer, _ = build_sft_trainer(*parse_sft_args(sft_argv(args, output_dir)))
+    elif case == "grpo_multiturn":
+        from toolrl_trl.configs import parse_grpo_multiturn_args
+        from toolrl_trl.envs.multiturn import build_trainer
+        from toolrl_trl.grpo import ToolRLGRPOTrainer
+
+        parsed = parse_grpo_multiturn_args(grpo_argv(case, args, model_dir, output_dir))
+        trainer, _ = build_trainer(ToolRLGRPOTrainer, *parsed)
     else:
         from toolrl_trl.configs import parse_grpo_args
         from toolrl_trl.grpo import ToolRLGRPOTrainer
@@ -373,16 +386,16 @@ def launch_case(case: str, args: GpuCheckArguments, model_dir: str) -> dict[str,
 
 def format_results(results: list[dict[str, Any]], dry_run: bool) -> str:
     title = "GPU check (dry run on CPU, tiny sizes: numbers mean nothing)" if dry_run else "GPU check"
-    lines = [title, f"  {'case':<12}{'status':<8}{'tokens/s':>12}{'step s':>9}{'peak GiB':>10}{'wall s':>8}  details"]
+    lines = [title, f"  {'case':<16}{'status':<8}{'tokens/s':>12}{'step s':>9}{'peak GiB':>10}{'wall s':>8}  details"]
     for r in results:
         if "error" in r:
-            lines.append(f"  {r['case']:<12}{'FAILED':<8}  {r['error']}")
+            lines.append(f"  {r['case']:<16}{'FAILED':<8}  {r['error']}")
             lines.extend(f"      {line}" for line in r.get("output_tail", "").splitlines())
             continue
         memory = f"{r['peak_memory_gib']:.2f}" if r.get("peak_memory_gib") is not None else "n/a"
         details = f"{r['tokens']} tokens, {r['distributed']}, {r['device']}, bf16={r['bf16']}, peft={r['peft']}"
         lines.append(
-            f"  {r['case']:<12}{'ok':<8}{r['tokens_per_s']:>12.1f}{r['step_s']:>9.3f}{memory:>10}"
+            f"  {r['case']:<16}{'ok':<8}{r['tokens_per_s']:>12.1f}{r['step_s']:>9.3f}{memory:>10}"
             f"{r.get('wall_s', r['train_s']):>8.1f}  {details}"
         )
     return "\n".join(lines)

@@ -289,10 +289,12 @@ def build_trainer(
     rows: dict[str, list[dict[str, Any]]] | None = None,
     tokenizer: Any = None,
 ):
-    """The GRPO trainer on executed environments (checks done, model loaded), and the checkpoint to resume from."""
+    """The GRPO trainer on executed environments (checks done, model loaded, ``throughput.ThroughputCallback``
+    attached), and the checkpoint to resume from."""
     from datasets import Dataset
     from trl import get_peft_config
 
+    from toolrl_trl import throughput
     from toolrl_trl.training import (
         check_rl_run,
         load_model,
@@ -347,6 +349,7 @@ def build_trainer(
         peft_config=get_peft_config(model_args),
         environment_factory=factories,
     )
+    throughput.attach(trainer)
     return trainer, checkpoint
 
 
