@@ -277,21 +277,18 @@ def run_case(case: str, args: GpuCheckArguments, model_dir: str) -> dict[str, An
         from toolrl_trl.training import build_sft_trainer
 
         trainer, _ = build_sft_trainer(*parse_sft_args(sft_argv(args, output_dir)))
-    elif case == "grpo_multiturn":
-        from toolrl_trl.configs import parse_grpo_multiturn_args
-        from toolrl_trl.envs.multiturn import build_trainer
-        from toolrl_trl.grpo import ToolRLGRPOTrainer
-
-        parsed = parse_grpo_multiturn_args(grpo_argv(case, args, model_dir, output_dir))
-        trainer, _ = build_trainer(ToolRLGRPOTrainer, *parsed)
     else:
-        from toolrl_trl.configs import parse_grpo_args
+        from toolrl_trl.configs import parse_grpo_args, parse_grpo_multiturn_args
+        from toolrl_trl.envs.multiturn import build_trainer
         from toolrl_trl.grpo import ToolRLGRPOTrainer
         from toolrl_trl.training import build_rl_trainer
 
-        trainer, _ = build_rl_trainer(
-            ToolRLGRPOTrainer, *parse_grpo_args(grpo_argv(case, args, model_dir, output_dir))
+        parse, build = (
+            (parse_grpo_multiturn_args, build_trainer)
+            if case == "grpo_multiturn"
+            else (parse_grpo_args, build_rl_trainer)
         )
+        trainer, _ = build(ToolRLGRPOTrainer, *parse(grpo_argv(case, args, model_dir, output_dir)))
     trainer.remove_callback(PrinterCallback)
     start = time.perf_counter()
     trainer.train()
